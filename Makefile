@@ -1,0 +1,42 @@
+# vi-od: every target works on a fresh machine (it creates .venv first).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := results/demo
+
+.PHONY: install demo test test-all lint bench accuracy figures clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	mkdir -p $(DEMO)
+	$(BIN)/vi-od simulate N=40 T=512 leader_proportion=0.1 --seed 1 --out $(DEMO)/trace.npz --plot $(DEMO)/trajectories.png
+	$(BIN)/vi-od inspect $(DEMO)/trace.npz
+
+test: install
+	$(BIN)/python -m pytest
+
+test-all: install
+	$(BIN)/python -m pytest -m ""
+
+lint: install
+	$(BIN)/ruff check vi_od tests scripts
+
+bench: install
+	$(BIN)/python scripts/bench.py
+
+accuracy: install
+	$(BIN)/python scripts/accuracy.py
+
+figures: install
+	$(BIN)/vi-od figures $(DEMO)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Registry of inference methods: name -> Method(fit, Settings).
+
+Every method is `fit(trace, settings, key) -> Posterior` with a frozen, validated Settings
+dataclass whose fields are the keys of conf/method/<name>.yaml (minus `name`). Adding a
+method = a module exposing `METHODS` + its conf file + one entry in `_FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from vi_od.errors import ViOdError
+
+
+class Method(NamedTuple):
+    """A registered method: its name, its fit function and its settings type."""
+
+    name: str
+    fit: Callable[..., Any]  # (trace, settings, key) -> Posterior
+    Settings: type
+
+
+_FAMILIES = ()  # module names under vi_od.methods, each exposing METHODS: dict[str, Method]
+
+
+def registry() -> dict[str, Method]:
+    """All registered methods by name."""
+    out: dict[str, Method] = {}
+    for family in _FAMILIES:
+        out.update(importlib.import_module(f"vi_od.methods.{family}").METHODS)
+    return out
+
+
+def get(name: str) -> Method:
+    """The method called `name`, or a ViOdError listing the known ones."""
+    methods = registry()
+    if name not in methods:
+        raise ViOdError(f"unknown method '{name}' (available: {', '.join(sorted(methods))})")
+    return methods[name]
