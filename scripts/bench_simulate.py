@@ -33,5 +33,9 @@ def count_batch(N, T, B, target):
 
 
 if __name__ == "__main__":
-    rows = [full_trace(400, 8192), count_batch(100, 512, 1000, 5.0), count_batch(400, 8192, 1000, 60.0)]
+    rows = [
+        full_trace(400, 8192),
+        count_batch(100, 512, 1000, 5.0),
+        count_batch(400, 8192, 1000, 60.0),
+    ]
     write("simulate", rows)

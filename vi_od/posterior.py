@@ -23,7 +23,8 @@ class Posterior:
     eps_samples: np.ndarray
     p_leader: np.ndarray
     p_leader_std: np.ndarray | None = None
-    info: dict = field(default_factory=dict)  # steps, final_loss, diagnostics, ...
+    info: dict = field(default_factory=dict)  # JSON-ready: steps, final_loss, diagnostics, ...
+    draws: dict | None = None  # raw draws {name: (chain, draw, ...)} for ArviZ, not serialized
 
     @property
     def roles(self) -> np.ndarray:
@@ -42,7 +43,9 @@ class Posterior:
         return np.quantile(self.eps_samples, q, axis=0)
 
 
-def make_posterior(method: str, eps_samples, p_leader, p_leader_std=None, info=None) -> Posterior:
+def make_posterior(
+    method: str, eps_samples, p_leader, p_leader_std=None, info=None, draws=None
+) -> Posterior:
     """Build a Posterior and apply the paper's rule: more than half leaders => swap labels."""
     eps_samples = np.asarray(eps_samples, np.float64).reshape(-1, 4)
     p_leader = np.asarray(p_leader, np.float64)
@@ -50,7 +53,7 @@ def make_posterior(method: str, eps_samples, p_leader, p_leader_std=None, info=N
         eps_samples = eps_samples[:, SWAP_ROLES]
         p_leader = 1.0 - p_leader
     std = None if p_leader_std is None else np.asarray(p_leader_std, np.float64)
-    return Posterior(method, eps_samples, p_leader, std, dict(info or {}))
+    return Posterior(method, eps_samples, p_leader, std, dict(info or {}), draws)
 
 
 def rmse_eps(eps_estimate, eps_true) -> float:
