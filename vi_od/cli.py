@@ -96,5 +96,68 @@ def inspect(path: Path = typer.Argument(..., help="Trace file (.npz) to check.")
         print_summary(trace_io.summary(trace), f"{path}: valid trace")
 
 
+RESULTS = typer.Argument(..., help="Results folder of vi-od sweep (holds runs/*.parquet).")
+
+
+def load_results(folder: Path):
+    """Every job row of a results folder as one DataFrame (one Parquet file per job)."""
+    import pandas as pd
+
+    if not folder.is_dir():
+        raise ViOdError(f"results folder {folder} does not exist")
+    files = sorted((folder / "runs").glob("*.parquet"))
+    if not files:
+        raise ViOdError(f"no results in {folder / 'runs'}: run vi-od sweep first")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+@app.command()
+def figures(
+    results: Path = RESULTS,
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for the figures [RESULTS/figures]."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also write each figure as PDF."),
+) -> None:
+    """Draw the paper's Figures 3-6 and write summary.md from a results folder.
+
+    Example: vi-od figures results/smoke --out figs --pdf
+    """
+    import matplotlib.pyplot as plt
+
+    from vi_od.figures import FIGURES
+    from vi_od.report import report_table, to_markdown
+
+    with user_errors():
+        runs = load_results(results)
+        out = out or results / "figures"
+        for name, draw in FIGURES.items():
+            fig = draw(runs)
+            for suffix in (".png", ".pdf") if pdf else (".png",):
+                save_figure(fig, out / f"{name}{suffix}")
+                console.print(f"{name} -> {out / (name + suffix)}")
+            plt.close(fig)
+        (out / "summary.md").write_text(to_markdown(report_table(runs)))
+        console.print(f"summary -> {out / 'summary.md'}")
+
+
+@app.command()
+def report(
+    results: Path = RESULTS,
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of a table."),
+) -> None:
+    """Per-method summary of a results folder beside the paper's numbers on the same cells.
+
+    Example: vi-od report results/smoke --markdown
+    """
+    from vi_od.report import report_table, to_markdown, to_rich
+
+    with user_errors():
+        runs = load_results(results)
+        table = report_table(runs)
+        if markdown:
+            print(to_markdown(table), end="")
+        else:
+            console.print(to_rich(table, f"{results}: {len(runs)} runs"))
+
+
 def main() -> None:
     app()

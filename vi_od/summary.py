@@ -11,6 +11,14 @@ from importlib import resources
 import pandas as pd
 
 CELL = ["N", "T", "n_leaders"]
+# Known methods keep this order in tables and figures; methods new to vi-od follow, sorted.
+KNOWN_METHODS = ("svi-normal", "svi-nf", "svi-marginal", "nuts", "nuts-marginal", "abc")
+
+
+def method_order(runs: pd.DataFrame) -> list[str]:
+    """Methods present in a run table: the known ones in their usual order, then the rest."""
+    present = set(runs["method"].dropna().astype(str))
+    return [m for m in KNOWN_METHODS if m in present] + sorted(present - set(KNOWN_METHODS))
 
 
 def paper_runs() -> pd.DataFrame:
@@ -32,6 +40,7 @@ def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
         runs["status"] = "ok"
     if "perfect_roles" not in runs:
         runs["perfect_roles"] = runs["role_error_rate"] == 0
+    runs["perfect_roles"] = runs["perfect_roles"].astype(float)  # bools with None on failed rows
     counts = runs.pivot_table(index="method", columns="status", values="N", aggfunc="size")
     counts = counts.reindex(columns=["ok", "timeout", "error"], fill_value=0).fillna(0).astype(int)
     ok = runs[runs["status"] == "ok"]
