@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from vi_od.summary import KNOWN_METHODS, method_order  # noqa: E402
 from vi_od.trace import EPS_NAMES  # noqa: E402
@@ -34,20 +34,22 @@ EPS_TEX = {
 GRID_AXES = {"N": "N (agents)", "T": "T (time steps)", "leader_proportion": "leader proportion"}
 # Error-analysis features of the paper (section 5.3): column, axis label, log x axis.
 FEATURES = (
-    ("pos_interactions_F", "positive interactions of followers", True),
-    ("pos_interactions_L", "positive interactions of leaders", True),
+    ("pos_interactions_F", "positive interactions\nof followers", True),
+    ("pos_interactions_L", "positive interactions\nof leaders", True),
     ("abs_diff_eps_plus", r"$|\varepsilon^+_F - \varepsilon^+_L|$", False),
     ("abs_diff_eps_minus", r"$|\varepsilon^-_L - \varepsilon^-_F|$", False),
-    ("var_X_final", "variance of the final opinions", True),
+    ("var_X_final", "variance of\nthe final opinions", True),
 )
 OUTCOMES = (("role_error_rate", "role error rate"), ("rmse_eps", r"$\varepsilon$ RMSE"))
 
 
 def method_colors(methods: list[str]) -> dict[str, tuple]:
-    """A fixed colour per known method; new methods take the first colours left free."""
-    colors = {m: PALETTE[KNOWN_METHODS.index(m)] for m in methods if m in KNOWN_METHODS}
-    free = iter(c for c in PALETTE if c not in colors.values())
-    return {m: colors[m] if m in colors else next(free, "0.3") for m in methods}
+    """A fixed colour per known method; new methods take, in order, colours no known one has."""
+    free = iter(PALETTE[len(KNOWN_METHODS) :])
+    return {
+        m: PALETTE[KNOWN_METHODS.index(m)] if m in KNOWN_METHODS else next(free, "0.3")
+        for m in methods
+    }
 
 
 def with_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +75,8 @@ def left_out_note(df: pd.DataFrame) -> str:
     failed = df.loc[df["status"] != "ok", "status"].value_counts()
     if failed.empty:
         return f"all {ok} runs finished and are drawn"
-    detail = ", ".join(f"{n} {status}" for status, n in failed.items())
+    order = ["timeout", "error", *sorted(set(failed.index) - {"timeout", "error"})]
+    detail = ", ".join(f"{failed[s]} {s}" for s in order if s in failed)
     return f"{ok} finished runs drawn; {int(failed.sum())} left out ({detail})"
 
 
@@ -203,6 +206,8 @@ def fig4_errors(df: pd.DataFrame) -> Figure:
             if col == 0:
                 ax.set_ylabel(ylabel)
         axes[-1, col].set_xlabel(xlabel)
+    for ax in axes[:, 0]:  # errors are >= 0; rows share y, so once all panels are drawn
+        ax.set_ylim(bottom=0)
     _legend(fig, df, methods, colors)
     _caption(fig, "Estimation errors across the grid (mean ± standard error)", df)
     return fig
@@ -217,6 +222,13 @@ def _median_iqr(ax: Axes, rows: pd.DataFrame, x: str, color, i: int, n: int, log
     xs = _dodge(q.index.to_numpy(float), i, n, log, span=0.08 if log else 0.0)
     yerr = np.vstack([q[0.5] - q[0.25], q[0.75] - q[0.5]])
     ax.errorbar(xs, q[0.5], yerr=yerr, color=color, marker="o", ms=4, capsize=2.5, lw=1.3)
+
+
+def _plain_log_labels(axis, lo: float, hi: float) -> None:
+    """Label a log axis 20, 50, 1000 instead of 2x10^1; minor ticks too when under a decade."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain if hi / lo < 10 else NullFormatter())
 
 
 def fig5_time(df: pd.DataFrame) -> Figure:
@@ -234,6 +246,7 @@ def fig5_time(df: pd.DataFrame) -> Figure:
         _grid_ticks(ax, values, log=True)
         ax.grid(alpha=0.3, which="both")
         ax.set_xlabel(GRID_AXES[x])
+    _plain_log_labels(axes[0].yaxis, *axes[0].get_ylim())
     axes[0].set_ylabel("wall time (s), median and interquartile range")
     _legend(fig, df, methods, colors)
     _caption(fig, "Estimation time", df)
@@ -275,6 +288,7 @@ def fig6_error_analysis(df: pd.DataFrame) -> Figure:
                          colors[method])  # fmt: skip
             if log:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # labels of 2x, 3x... collide
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel(ylabel)
