@@ -176,9 +176,15 @@ def _line_with_sem(
         return
     xs = _dodge(stats.index.to_numpy(float), i, n, log, span=0.08 if log else 0.0)
     ax.errorbar(
-        xs, stats["mean"], yerr=stats["sem"].fillna(0), color=color, marker="o", ms=4,
-        capsize=2.5, lw=1.3,
-    )  # fmt: skip
+        xs,
+        stats["mean"],
+        yerr=stats["sem"].fillna(0),
+        color=color,
+        marker="o",
+        ms=4,
+        capsize=2.5,
+        lw=1.3,
+    )
 
 
 def fig4_errors(df: pd.DataFrame) -> Figure:
@@ -190,9 +196,14 @@ def fig4_errors(df: pd.DataFrame) -> Figure:
     outcomes = [(f"err_{n}", f"|error| of {EPS_TEX[n]}") for n in EPS_NAMES]
     outcomes.append(("role_error_rate", "role error rate"))
     fig, axes = plt.subplots(
-        len(outcomes), len(GRID_AXES), figsize=(11, 13), sharex="col", sharey="row",
-        squeeze=False, layout="constrained",
-    )  # fmt: skip
+        len(outcomes),
+        len(GRID_AXES),
+        figsize=(11, 13),
+        sharex="col",
+        sharey="row",
+        squeeze=False,
+        layout="constrained",
+    )
     for col, (x, xlabel) in enumerate(GRID_AXES.items()):
         values = np.sort(df[x].dropna().unique()).astype(float)
         log = bool(len(values)) and values.min() > 0
@@ -270,9 +281,14 @@ def fig6_error_analysis(df: pd.DataFrame) -> Figure:
     colors = method_colors(methods)
     ok = finished(df)
     fig, axes = plt.subplots(
-        len(OUTCOMES), len(FEATURES), figsize=(16, 7.5), sharex="col", sharey="row",
-        squeeze=False, layout="constrained",
-    )  # fmt: skip
+        len(OUTCOMES),
+        len(FEATURES),
+        figsize=(16, 7.5),
+        sharex="col",
+        sharey="row",
+        squeeze=False,
+        layout="constrained",
+    )
     dropped = 0
     for col, (feature, xlabel, log) in enumerate(FEATURES):
         for row, (y, ylabel) in enumerate(OUTCOMES):
@@ -284,8 +300,9 @@ def fig6_error_analysis(df: pd.DataFrame) -> Figure:
                     dropped += int((~keep).sum()) if row == 0 else 0
                     pts = pts[keep]
                 ax.scatter(pts[feature], pts[y], s=7, alpha=0.25, color=colors[method], lw=0)
-                _log_fit(ax, pts[feature].to_numpy(float), pts[y].to_numpy(float), log,
-                         colors[method])  # fmt: skip
+                _log_fit(
+                    ax, pts[feature].to_numpy(float), pts[y].to_numpy(float), log, colors[method]
+                )
             if log:
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())  # labels of 2x, 3x... collide
@@ -295,8 +312,13 @@ def fig6_error_analysis(df: pd.DataFrame) -> Figure:
         axes[-1, col].set_xlabel(xlabel + (" (log scale)" if log else ""))
     _legend(fig, df, methods, colors)
     extra = f"; {dropped} points with a zero feature not drawn on log axes" if dropped else ""
-    _caption(fig, "Error analysis: errors against trace features (lines: regression on "
-             "log10 of the feature, or on the feature for linear axes)", df, extra)  # fmt: skip
+    _caption(
+        fig,
+        "Error analysis: errors against trace features (lines: regression on "
+        "log10 of the feature, or on the feature for linear axes)",
+        df,
+        extra,
+    )
     return fig
 
 
