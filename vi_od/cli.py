@@ -120,8 +120,7 @@ def sweep(
 
     with user_errors():
         timeout_s = sweeps.parse_duration(timeout)
-        if backend not in sweeps.BACKENDS:
-            raise ViOdError(f"--backend={backend} is not allowed: must be loky or dask")
+        sweeps.check_backend(backend, scheduler)
         plan = sweeps.expand(overrides or [], multirun=multirun)
         folder = results or Path("results") / plan.sweep
         todo, done = sweeps.pending(plan, folder, retry_failed)

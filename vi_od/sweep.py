@@ -317,6 +317,14 @@ def pending(plan: Plan, results_dir: str | os.PathLike, retry_failed: bool = Fal
     return [job for job in plan.jobs if job.job_id not in done], len(done)
 
 
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """loky, or dask with a scheduler address; anything else is a ViOdError."""
+    if backend not in BACKENDS:
+        raise ViOdError(f"--backend={backend} is not allowed: must be one of {', '.join(BACKENDS)}")
+    if backend == "dask" and not scheduler:
+        raise ViOdError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+
+
 @contextmanager
 def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[tuple]:
     """Joblib's backend for the run: yields (n_jobs, pid the workers watch, or None)."""
@@ -325,17 +333,18 @@ def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[
     if backend == "loky":
         yield (jobs or len(os.sched_getaffinity(0))), os.getpid()
         return
-    if backend != "dask":
-        raise ViOdError(f"--backend={backend} is not allowed: must be one of {', '.join(BACKENDS)}")
-    if not scheduler:
-        raise ViOdError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    check_backend(backend, scheduler)
     try:
         from dask.distributed import Client
     except ImportError:
         raise ViOdError(
             "--backend dask needs dask.distributed (pip install 'vi-od[cluster]')"
         ) from None
-    with Client(scheduler) as client, joblib.parallel_config(backend="dask"):
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ViOdError(f"--scheduler={scheduler}: cannot connect ({exc})") from None
+    with client, joblib.parallel_config(backend="dask"):
         yield (jobs or sum(client.nthreads().values())), None
 
 
