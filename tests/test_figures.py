@@ -2,11 +2,10 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from vi_od.cli import app
+from vi_od.cli import app, load_results
 from vi_od.figures import (
     FIGURES,
     fig3_eps_recovery,
@@ -15,6 +14,7 @@ from vi_od.figures import (
     fig6_error_analysis,
     method_colors,
 )
+from vi_od.results import write_row
 from vi_od.summary import method_order
 
 # results_frame (conftest): 20 runs ok; 2 svi-normal timeouts, 2 nuts and 16 zz-new errors.
@@ -116,10 +116,8 @@ def test_paper_runs_without_status_or_abs_diff_columns_draw():
 
 
 def test_figures_command_writes_pngs_pdfs_and_summary(results_frame, tmp_path):
-    runs = tmp_path / "res" / "runs"
-    runs.mkdir(parents=True)
-    for i, (_, row) in enumerate(results_frame.groupby(level=0)):
-        row.to_parquet(runs / f"job{i:03d}.parquet")
+    for i, row in enumerate(results_frame.to_dict("records")):
+        write_row(tmp_path / "res" / "runs", row | {"job_id": f"job{i:03d}"})
     result = CliRunner().invoke(app, ["figures", str(tmp_path / "res"), "--pdf"])
     assert result.exit_code == 0, result.output
     out = tmp_path / "res" / "figures"
@@ -142,12 +140,16 @@ def test_missing_or_empty_results_folder_is_one_line_exit_2(command, tmp_path):
     assert "no results in" in empty.stderr
 
 
-def test_loaded_frame_keeps_nan_metrics_of_failed_rows(results_frame, tmp_path):
-    from vi_od.cli import load_results
-
-    (tmp_path / "runs").mkdir()
-    results_frame.to_parquet(tmp_path / "runs" / "all.parquet")
-    loaded = load_results(tmp_path)
+def test_figures_of_a_loaded_folder_match_the_frame_they_were_written_from(
+    results_frame, tmp_path
+):
+    for i, row in enumerate(results_frame.to_dict("records")):
+        write_row(tmp_path / "runs", row | {"job_id": f"job{i:03d}"})
+    loaded = load_results(tmp_path).sort_values("job_id", ignore_index=True)
     assert len(loaded) == len(results_frame)
     assert loaded.loc[loaded.status != "ok", "rmse_eps"].isna().all()
-    pd.testing.assert_series_equal(loaded["method"], results_frame["method"])
+    assert loaded["method"].tolist() == results_frame["method"].tolist()
+    a, b = fig4_errors(loaded), fig4_errors(results_frame)
+    assert a.get_suptitle() == b.get_suptitle()
+    ya, yb = (np.asarray(f.axes[12].lines[0].get_ydata(), float) for f in (a, b))
+    assert np.allclose(ya, yb)

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from vi_od.cli import app
 from vi_od.report import report_table, to_markdown, to_rich
+from vi_od.results import write_row
 from vi_od.summary import paper_runs
 
 
@@ -71,8 +72,8 @@ def test_rich_table_fits_80_columns_without_cutting_method_names(tiny):
 
 
 def test_report_command_prints_markdown(tiny, tmp_path):
-    (tmp_path / "runs").mkdir()
-    tiny.to_parquet(tmp_path / "runs" / "a.parquet")
+    for i, row in enumerate(tiny.to_dict("records")):
+        write_row(tmp_path / "runs", row | {"job_id": f"job{i}"})
     result = CliRunner().invoke(app, ["report", str(tmp_path), "--markdown"])
     assert result.exit_code == 0, result.output
     assert result.output == to_markdown(report_table(tiny))

@@ -96,19 +96,89 @@ def inspect(path: Path = typer.Argument(..., help="Trace file (.npz) to check.")
         print_summary(trace_io.summary(trace), f"{path}: valid trace")
 
 
+@app.command()
+def sweep(
+    overrides: list[str] = OVERRIDES,
+    multirun: bool = typer.Option(
+        False, "--multirun", "-m", help="Expand the grid: the sweep file's params and any sweep."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid's size and first jobs."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1, help="Jobs at once (default: CPUs)."),
+    timeout: str = typer.Option("3h", help="Time limit per job: 90s, 20m, 3h."),
+    results: Path = typer.Option(None, help="Results folder (default: results/<sweep name>)."),
+    retry_failed: bool = typer.Option(False, help="Run timeout/error jobs again."),
+    backend: str = typer.Option("loky", help="loky (this machine) or dask (a cluster)."),
+    scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
+) -> None:
+    """Run every method on every cell of a grid; resume where a previous run stopped.
+
+    Example: vi-od sweep -m sweep=smoke method=svi-normal,abc N=30,60 T=64,128 'rep=range(2)'
+    """
+    import time
+
+    from vi_od import sweep as sweeps
+
+    with user_errors():
+        timeout_s = sweeps.parse_duration(timeout)
+        sweeps.check_backend(backend, scheduler)
+        plan = sweeps.expand(overrides or [], multirun=multirun)
+        folder = results or Path("results") / plan.sweep
+        todo, done = sweeps.pending(plan, folder, retry_failed)
+        console.print(
+            f"sweep [bold]{plan.sweep}[/]: {plan.cells} cells"
+            f" ({plan.skipped_cells} skipped: round(N * leader_proportion) < 1),"
+            f" {plan.experiments} experiments, {len(plan.jobs)} jobs;"
+            f" {folder}: {done} done, {len(todo)} to run"
+        )
+        if not multirun:
+            console.print("(without -m: one job from the composed config; -m expands the grid)")
+        if dry_run:
+            print_jobs(todo or plan.jobs, done_ids=set() if todo else {j.job_id for j in plan.jobs})
+            return
+        start = time.monotonic()
+        counts = sweeps.run(
+            plan,
+            folder,
+            jobs=jobs,
+            timeout_s=timeout_s,
+            retry_failed=retry_failed,
+            backend=backend,
+            scheduler=scheduler,
+            console=console,
+        )
+        shown = ", ".join(f"{s} {counts[s]}" for s in ("ok", "error", "timeout"))
+        console.print(
+            f"ran {sum(counts.values())} jobs in {time.monotonic() - start:.0f} s ({shown});"
+            f" rows in {folder}/runs, read them with vi_od.results.load('{folder}')"
+        )
+
+
+def print_jobs(jobs, done_ids: set, first: int = 12) -> None:
+    """The first jobs of a plan as a table."""
+    from vi_od.sweep import describe
+
+    table = Table(title=f"first {min(first, len(jobs))} of {len(jobs)} jobs")
+    rows = [describe(job) | {"done": job.job_id in done_ids} for job in jobs[:first]]
+    for key in rows[0] if rows else ():
+        table.add_column(key, justify="left" if key in ("job_id", "method") else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
 RESULTS = typer.Argument(..., help="Results folder of vi-od sweep (holds runs/*.parquet).")
 
 
 def load_results(folder: Path):
-    """Every job row of a results folder as one DataFrame (one Parquet file per job)."""
-    import pandas as pd
+    """Every job row of a results folder as one DataFrame; none at all is an error."""
+    from vi_od import results as results_io
 
     if not folder.is_dir():
         raise ViOdError(f"results folder {folder} does not exist")
-    files = sorted((folder / "runs").glob("*.parquet"))
-    if not files:
-        raise ViOdError(f"no results in {folder / 'runs'}: run vi-od sweep first")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    runs = results_io.load(folder)
+    if runs.empty:
+        raise ViOdError(f"no results in {results_io.runs_dir(folder)}: run vi-od sweep first")
+    return runs
 
 
 @app.command()

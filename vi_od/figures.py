@@ -177,8 +177,8 @@ def _line_with_sem(
     xs = _dodge(stats.index.to_numpy(float), i, n, log, span=0.08 if log else 0.0)
     ax.errorbar(
         xs,
-        stats["mean"],
-        yerr=stats["sem"].fillna(0),
+        stats["mean"].to_numpy(float),
+        yerr=stats["sem"].fillna(0).to_numpy(float),
         color=color,
         marker="o",
         ms=4,
@@ -231,8 +231,10 @@ def _median_iqr(ax: Axes, rows: pd.DataFrame, x: str, color, i: int, n: int, log
         return
     q = q.unstack()
     xs = _dodge(q.index.to_numpy(float), i, n, log, span=0.08 if log else 0.0)
-    yerr = np.vstack([q[0.5] - q[0.25], q[0.75] - q[0.5]])
-    ax.errorbar(xs, q[0.5], yerr=yerr, color=color, marker="o", ms=4, capsize=2.5, lw=1.3)
+    yerr = np.vstack([q[0.5] - q[0.25], q[0.75] - q[0.5]]).astype(float)
+    ax.errorbar(
+        xs, q[0.5].to_numpy(float), yerr=yerr, color=color, marker="o", ms=4, capsize=2.5, lw=1.3
+    )
 
 
 def _plain_log_labels(axis, lo: float, hi: float) -> None:

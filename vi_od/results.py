@@ -1,0 +1,131 @@
+"""Sweep results: one Parquet file per job under one fixed schema, read back as one DataFrame.
+
+Each finished job writes `runs/<job_id>.parquet` through a dot-temp file and `os.replace`, so
+a killed sweep leaves only whole files (readers skip dot files). Every file carries the same
+pyarrow schema: a schema inferred per file would turn an all-null column into type `null`
+and break the dataset when files disagree (DESIGN section 7).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from vi_od.errors import ViOdError
+
+_EPS = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
+
+SCHEMA = pa.schema(
+    [
+        ("job_id", pa.string()),
+        ("sweep", pa.string()),
+        ("method", pa.string()),
+        ("rep", pa.int64()),
+        ("seed", pa.int64()),
+        ("N", pa.int64()),
+        ("T", pa.int64()),
+        ("E", pa.int64()),
+        ("leader_proportion", pa.float64()),
+        ("n_leaders", pa.int64()),
+        *[(name, pa.float64()) for name in _EPS],
+        *[(f"est_{name}", pa.float64()) for name in _EPS],
+        *[(f"std_{name}", pa.float64()) for name in _EPS],
+        ("rmse_eps", pa.float64()),
+        ("role_error_rate", pa.float64()),
+        ("perfect_roles", pa.bool_()),
+        ("leaders_recall", pa.float64()),
+        ("brier", pa.float64()),
+        ("ece", pa.float64()),
+        ("est_leader_proportion", pa.float64()),
+        ("wall_time_s", pa.float64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("settings", pa.string()),
+        ("n_steps", pa.int64()),
+        ("n_samples", pa.int64()),
+        ("n_simulations", pa.int64()),
+        ("pos_interactions_L", pa.int64()),
+        ("neg_interactions_L", pa.int64()),
+        ("pos_interactions_F", pa.int64()),
+        ("neg_interactions_F", pa.int64()),
+        ("var_X_final", pa.float64()),
+        ("abs_diff_eps_plus", pa.float64()),
+        ("abs_diff_eps_minus", pa.float64()),
+        ("versions", pa.string()),
+    ]
+)
+COLUMNS = tuple(SCHEMA.names)
+STATUSES = ("ok", "timeout", "error")
+
+
+def runs_dir(path: str | os.PathLike) -> Path:
+    """The folder holding the per-job files: `<results>/runs`, or `path` itself if it has none."""
+    path = Path(path)
+    return path / "runs" if (path / "runs").is_dir() or not path.exists() else path
+
+
+def to_table(row: dict) -> pa.Table:
+    """One row as a table of the fixed schema; missing columns are null, unknown ones an error."""
+    unknown = sorted(set(row) - set(COLUMNS))
+    if unknown:
+        raise ViOdError(f"unknown result column(s) {', '.join(unknown)}")
+    if row.get("status") not in STATUSES:
+        raise ViOdError(f"status={row.get('status')} is not allowed: must be one of {STATUSES}")
+    return pa.Table.from_pylist([{name: row.get(name) for name in COLUMNS}], schema=SCHEMA)
+
+
+def write_row(directory: str | os.PathLike, row: dict) -> Path:
+    """Write `<directory>/<job_id>.parquet` atomically (dot-temp file, then os.replace)."""
+    table = to_table(row)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{row['job_id']}.parquet"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{row['job_id']}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def finished(path: str | os.PathLike) -> dict[str, Path]:
+    """Job id -> file of every job with a result (dot-temp files of killed writers excluded)."""
+    directory = runs_dir(path)
+    if not directory.is_dir():
+        return {}
+    return {p.stem: p for p in directory.glob("*.parquet") if not p.name.startswith(".")}
+
+
+def statuses(files: dict[str, Path]) -> dict[str, str]:
+    """Job id -> status read from each file (only two columns are read)."""
+    if not files:
+        return {}
+    table = _dataset(list(files.values())).to_table(columns=["job_id", "status"])
+    return dict(zip(table["job_id"].to_pylist(), table["status"].to_pylist()))
+
+
+def _dataset(files: list[Path]) -> ds.Dataset:
+    """The files as one pyarrow dataset of the fixed schema (read in parallel)."""
+    return ds.dataset([str(p) for p in files], schema=SCHEMA, format="parquet")
+
+
+def load_table(path: str | os.PathLike) -> pa.Table:
+    """All rows of a results folder (or its runs/ folder, or one file) under the fixed schema."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(finished(path).values())
+    if not files:
+        return SCHEMA.empty_table()
+    return _dataset(files).to_table()
+
+
+def load(path: str | os.PathLike):
+    """A results folder as a pandas DataFrame, one row per job (empty if nothing finished yet)."""
+    return load_table(path).to_pandas()
