@@ -55,6 +55,10 @@ def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None
         _write_failure(job, results_dir, status, error, wall)
     except Exception as exc:  # the task never raises: a broken job is one error row
         status, error, wall = "error", f"{type(exc).__name__}: {exc}", time.monotonic() - start
+        try:
+            _write_failure(job, results_dir, status, error, wall)
+        except Exception:  # no row: the job runs again when the sweep resumes
+            pass
     return {"job_id": job["job_id"], "status": status, "error": error, "wall_time_s": wall}
 
 
@@ -196,9 +200,12 @@ def _write_failure(job: dict, results_dir: str, status: str, error: str, wall: f
     """The row of a timed-out or failed job (truth and trace statistics if its trace exists)."""
     from vi_od import results
     from vi_od import trace as trace_io
+    from vi_od.errors import ViOdError
 
-    path = trace_path(results_dir, job)
-    trace = trace_io.load(path) if path.exists() else None
+    try:
+        trace = trace_io.load(trace_path(results_dir, job))
+    except ViOdError:  # never simulated, or unreadable: the row has no truth
+        trace = None
     row = make_row(job, trace, None, status, error, wall)
     results.write_row(Path(results_dir) / "runs", row)
 
