@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from vi_od.errors import ViOdError
@@ -112,8 +111,10 @@ def statuses(files: dict[str, Path]) -> dict[str, str]:
     return dict(zip(table["job_id"].to_pylist(), table["status"].to_pylist()))
 
 
-def _dataset(files: list[Path]) -> ds.Dataset:
+def _dataset(files: list[Path]):
     """The files as one pyarrow dataset of the fixed schema (read in parallel)."""
+    import pyarrow.dataset as ds  # not at the top: job processes only write, and start faster
+
     return ds.dataset([str(p) for p in files], schema=SCHEMA, format="parquet")
 
 
