@@ -22,7 +22,7 @@ class Method(NamedTuple):
     Settings: type
 
 
-_FAMILIES = ()  # module names under vi_od.methods, each exposing METHODS: dict[str, Method]
+_FAMILIES = ("svi",)  # module names under vi_od.methods, each exposing METHODS: dict[str, Method]
 
 
 def registry() -> dict[str, Method]:
