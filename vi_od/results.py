@@ -88,6 +88,7 @@ def write_row(directory: str | os.PathLike, row: dict) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             pq.write_table(table, f)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

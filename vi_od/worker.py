@@ -258,15 +258,13 @@ def _experiment_trace(job: dict, results_dir: str):
 
 def _fit(job: dict, trace):
     """Fit the job's method to the trace with the job's settings and fit seed, quietly."""
-    import jax
-
+    from vi_od.fitting import fit_trace
     from vi_od.methods import get
     from vi_od.progress import quiet
 
-    method = get(job["method"])
-    settings = method.Settings(**job["settings"]).validate()
+    settings = get(job["method"]).Settings(**job["settings"]).validate()
     with quiet():
-        return method.fit(trace, settings, jax.random.PRNGKey(job["fit_seed"]))
+        return fit_trace(trace, job["method"], settings, job["fit_seed"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,10 +277,8 @@ def main(argv: list[str] | None = None) -> None:
 
     job, results_dir = spec["job"], spec["results_dir"]
     trace = _experiment_trace(job, results_dir)
-    start = time.perf_counter()
-    posterior = _fit(job, trace)
-    wall = time.perf_counter() - start
-    row = make_row(job, trace, posterior, "ok", None, wall)
+    fit = _fit(job, trace)
+    row = make_row(job, trace, fit.posterior, "ok", None, fit.record["wall_time_s"])
     results.write_row(Path(results_dir) / "runs", row)
 
 
