@@ -158,9 +158,17 @@ def print_jobs(jobs, done_ids: set, first: int = 12) -> None:
     from vi_od.sweep import describe
 
     table = Table(title=f"first {min(first, len(jobs))} of {len(jobs)} jobs")
-    rows = [describe(job) | {"done": job.job_id in done_ids} for job in jobs[:first]]
+    rows = [
+        describe(job) | {"done": "yes" if job.job_id in done_ids else ""} for job in jobs[:first]
+    ]
     for key in rows[0] if rows else ():
-        table.add_column(key, justify="left" if key in ("job_id", "method") else "right")
+        left = key in ("job_id", "method")
+        table.add_column(
+            "p" if key == "leader_proportion" else key,
+            justify="left" if left else "right",
+            no_wrap=True,
+            min_width=16 if key == "job_id" else None,
+        )
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
