@@ -28,7 +28,7 @@ def per_job_overhead(folder: Path) -> dict:
     fit = results.load(folder).set_index("job_id")["wall_time_s"]
     warm = outcomes[1:]
     job_s = sum(o["wall_time_s"] for o in warm) / len(warm)
-    fit_s = sum(fit[o["job_id"]] for o in warm) / len(warm)
+    fit_s = float(sum(fit[o["job_id"]] for o in warm) / len(warm))
     first = outcomes[0]["wall_time_s"]
     return {"case": "per-job overhead (warm cache)", "first_job_cold_cache_s": round(first, 2),
             "fit_incl_cached_compile_s": round(fit_s, 2),
