@@ -136,16 +136,20 @@ def sweep(
             print_jobs(todo or plan.jobs, done_ids=set() if todo else {j.job_id for j in plan.jobs})
             return
         start = time.monotonic()
-        counts = sweeps.run(
-            plan,
-            folder,
-            jobs=jobs,
-            timeout_s=timeout_s,
-            retry_failed=retry_failed,
-            backend=backend,
-            scheduler=scheduler,
-            console=console,
-        )
+        try:
+            counts = sweeps.run(
+                plan,
+                folder,
+                jobs=jobs,
+                timeout_s=timeout_s,
+                retry_failed=retry_failed,
+                backend=backend,
+                scheduler=scheduler,
+                console=console,
+            )
+        except KeyboardInterrupt:
+            print("interrupted: finished jobs are kept; the same command resumes", file=sys.stderr)
+            raise typer.Exit(130) from None
         shown = ", ".join(f"{s} {counts[s]}" for s in ("ok", "error", "timeout"))
         console.print(
             f"ran {sum(counts.values())} jobs in {time.monotonic() - start:.0f} s ({shown});"
