@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from vi_od.errors import ViOdError
@@ -89,6 +88,7 @@ def write_row(directory: str | os.PathLike, row: dict) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             pq.write_table(table, f)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -112,8 +112,10 @@ def statuses(files: dict[str, Path]) -> dict[str, str]:
     return dict(zip(table["job_id"].to_pylist(), table["status"].to_pylist()))
 
 
-def _dataset(files: list[Path]) -> ds.Dataset:
+def _dataset(files: list[Path]):
     """The files as one pyarrow dataset of the fixed schema (read in parallel)."""
+    import pyarrow.dataset as ds  # not at the top: job processes only write, and start faster
+
     return ds.dataset([str(p) for p in files], schema=SCHEMA, format="parquet")
 
 

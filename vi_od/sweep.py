@@ -202,14 +202,18 @@ def _group_names() -> frozenset[str]:
 
 
 class _Composer:
-    """Compose once per set of group choices, then set each grid point's values (DESIGN 7)."""
+    """Compose once per set of group choices, then set each grid point's values (DESIGN 7).
+
+    All points with the same group choices set the same keys, so one working copy per set
+    is updated in place (a deep copy per point would cost more than the rest of expansion).
+    """
 
     def __init__(self) -> None:
         self.groups = _group_names()
-        self.bases: dict[tuple[str, ...], DictConfig] = {}
+        self.bases: dict[tuple[str, ...], tuple[DictConfig, DictConfig]] = {}
 
     def config(self, point: Sequence[str]) -> DictConfig:
-        """The resolved config of a grid point."""
+        """The resolved config of a grid point; valid until the next call."""
         parsed = [_parse_one(p) for p in point]
         structural = tuple(
             p for p, o in zip(point, parsed) if o.key_or_group in self.groups or _prefixed(o)
@@ -217,11 +221,15 @@ class _Composer:
         values = [o for p, o in zip(point, parsed) if p not in structural]
         if structural not in self.bases:
             compose_config(point)  # Hydra's own check of every key, once per base
-            self.bases[structural] = _with_sweep_method_settings(compose_config(structural))
-        cfg = copy.deepcopy(self.bases[structural])
+            base = _with_sweep_method_settings(compose_config(structural))
+            self.bases[structural] = base, copy.deepcopy(base)
+        base, cfg = self.bases[structural]
         for o in values:
+            key, value = o.key_or_group, o.value()
             try:
-                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+                if isinstance(value, dict):  # a merge starts from the base, not the last point
+                    OmegaConf.update(cfg, key, copy.deepcopy(OmegaConf.select(base, key)))
+                OmegaConf.update(cfg, key, value, merge=True)
             except OmegaConfBaseException as exc:
                 raise ViOdError(f"{o.input_line}: {_first_line(exc)}") from None
         return cfg

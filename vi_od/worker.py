@@ -55,6 +55,10 @@ def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None
         _write_failure(job, results_dir, status, error, wall)
     except Exception as exc:  # the task never raises: a broken job is one error row
         status, error, wall = "error", f"{type(exc).__name__}: {exc}", time.monotonic() - start
+        try:
+            _write_failure(job, results_dir, status, error, wall)
+        except Exception:  # no row: the job runs again when the sweep resumes
+            pass
     return {"job_id": job["job_id"], "status": status, "error": error, "wall_time_s": wall}
 
 
@@ -196,9 +200,12 @@ def _write_failure(job: dict, results_dir: str, status: str, error: str, wall: f
     """The row of a timed-out or failed job (truth and trace statistics if its trace exists)."""
     from vi_od import results
     from vi_od import trace as trace_io
+    from vi_od.errors import ViOdError
 
-    path = trace_path(results_dir, job)
-    trace = trace_io.load(path) if path.exists() else None
+    try:
+        trace = trace_io.load(trace_path(results_dir, job))
+    except ViOdError:  # never simulated, or unreadable: the row has no truth
+        trace = None
     row = make_row(job, trace, None, status, error, wall)
     results.write_row(Path(results_dir) / "runs", row)
 
@@ -251,15 +258,13 @@ def _experiment_trace(job: dict, results_dir: str):
 
 def _fit(job: dict, trace):
     """Fit the job's method to the trace with the job's settings and fit seed, quietly."""
-    import jax
-
+    from vi_od.fitting import fit_trace
     from vi_od.methods import get
     from vi_od.progress import quiet
 
-    method = get(job["method"])
-    settings = method.Settings(**job["settings"]).validate()
+    settings = get(job["method"]).Settings(**job["settings"]).validate()
     with quiet():
-        return method.fit(trace, settings, jax.random.PRNGKey(job["fit_seed"]))
+        return fit_trace(trace, job["method"], settings, job["fit_seed"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -272,10 +277,8 @@ def main(argv: list[str] | None = None) -> None:
 
     job, results_dir = spec["job"], spec["results_dir"]
     trace = _experiment_trace(job, results_dir)
-    start = time.perf_counter()
-    posterior = _fit(job, trace)
-    wall = time.perf_counter() - start
-    row = make_row(job, trace, posterior, "ok", None, wall)
+    fit = _fit(job, trace)
+    row = make_row(job, trace, fit.posterior, "ok", None, fit.record["wall_time_s"])
     results.write_row(Path(results_dir) / "runs", row)
 
 
