@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: install
 	mkdir -p $(DEMO)
 	$(BIN)/vi-od simulate N=40 T=512 leader_proportion=0.1 --seed 1 --out $(DEMO)/trace.npz --plot $(DEMO)/trajectories.png
-	$(BIN)/vi-od fit $(DEMO)/trace.npz --method svi-normal method.steps=3000 --out $(DEMO)/fit.json --plot $(DEMO)/fit.png
+	$(BIN)/vi-od fit $(DEMO)/trace.npz --method svi-normal method.steps=3000 --seed 1 --out $(DEMO)/fit.json --plot $(DEMO)/fit.png
 	$(BIN)/vi-od sweep -m sweep=smoke --results $(DEMO)
 	$(BIN)/vi-od figures $(DEMO)
 	@echo "demo done: trace, fit and figures are in $(DEMO)/ (figures in $(DEMO)/figures/)"

@@ -35,6 +35,9 @@ from vi_od.progress import task
 from vi_od.trace import Trace
 
 CHUNK = 500  # steps per compiled chunk: the progress bar moves between chunks
+# Programs that run once (initialisation, sampling) take milliseconds at any optimisation
+# level, but LLVM's full optimisation of them costs seconds of compiling.
+RUN_ONCE = {"xla_backend_optimization_level": 0}
 FINAL_SHARE = 0.05  # final loss = mean of the last 5% of the losses (the ELBO estimate)
 
 
@@ -90,39 +93,41 @@ class FlowSettings(NormalSettings):
 
 
 class Guide(NamedTuple):
-    """What the compiled functions need to rebuild the same SVI: hashable, static under jit."""
+    """What the compiled functions need to rebuild the same guide: hashable, static under jit."""
 
     kind: str  # "normal" | "bnaf"
-    lr: float
     num_flows: int = 0
     hidden_factors: tuple[int, ...] = ()
 
 
 def _guide(settings: NormalSettings) -> Guide:
     if isinstance(settings, FlowSettings):
-        return Guide("bnaf", settings.lr, settings.num_flows, settings.hidden_factors)
-    return Guide("normal", settings.lr)
+        return Guide("bnaf", settings.num_flows, settings.hidden_factors)
+    return Guide("normal")
 
 
-def _svi(guide: Guide) -> SVI:
-    """A fresh SVI for the relaxed PGABM (model arguments: data, temperature)."""
+def _svi(guide: Guide, lr=0.01) -> SVI:
+    """A fresh SVI for the relaxed PGABM (model arguments: data, temperature).
+
+    lr may be traced: a new learning rate does not compile anew.
+    """
     if guide.kind == "bnaf":
         auto = FastAutoBNAFNormal(
             model, num_flows=guide.num_flows, hidden_factors=list(guide.hidden_factors)
         )
     else:
         auto = AutoNormal(model)
-    return SVI(model, auto, Adam(guide.lr), Trace_ELBO())
+    return SVI(model, auto, Adam(lr), Trace_ELBO())
 
 
-def _ready(guide: Guide, data: LikelihoodTable, temperature) -> SVI:
+def _ready(guide: Guide, data: LikelihoodTable, temperature, lr=0.01) -> SVI:
     """An SVI whose guide and parameter constraints are set up; its init is dead code."""
-    svi = _svi(guide)
+    svi = _svi(guide, lr)
     svi.init(jax.random.PRNGKey(0), data, temperature)
     return svi
 
 
-@partial(jax.jit, static_argnums=0)
+@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
 def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
     """One SVI state per key, stacked on a leading restart axis."""
     svi = _svi(guide)
@@ -130,29 +135,34 @@ def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperature, n_active):
+def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperature, lr, n_active):
     """`length` SVI steps of every restart; steps from `n_active` on leave the state as is.
 
     Masking the tail keeps one chunk length, so the last, shorter chunk does not re-trace.
     """
-    svi = _ready(guide, data, temperature)
+    svi = _ready(guide, data, temperature, lr)
 
     def step(state, i):
-        new, loss = svi.update(state, data, temperature)
-        keep = i < n_active
-        state = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, state)
-        return state, loss
+        update = lambda state: svi.update(state, data, temperature)
+        return jax.lax.cond(i < n_active, update, lambda state: (state, jnp.float32(0)), state)
 
     scan = lambda state: jax.lax.scan(step, state, jnp.arange(length))
-    return jax.vmap(scan)(states)
+    if guide.kind == "normal":  # O(N) per step: restarts side by side cost almost nothing
+        return jax.vmap(scan)(states)
+    return jax.lax.map(scan, states)  # flows: batched weights would slow every matrix op
 
 
-@partial(jax.jit, static_argnums=(0, 1))
+@partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
 def _draw(guide: Guide, num_samples: int, key, state, data: LikelihoodTable, temperature):
-    """Guide samples of eps (S, 4) and of the relaxed roles (S, N) at one state."""
+    """Guide samples of eps (S, 4) and of the relaxed roles (S, N) at one state.
+
+    One sample at a time (lax.map): a batch of flow samples would hold S copies of every
+    layer's per-block intermediates.
+    """
     svi = _ready(guide, data, temperature)
     params = svi.get_params(state)
-    latent = svi.guide.sample_posterior(key, params, data, temperature, sample_shape=(num_samples,))
+    draw = lambda k: svi.guide.sample_posterior(k, params, data, temperature)
+    latent = jax.lax.map(draw, jax.random.split(key, num_samples))
     return eps_from_theta(latent["theta"][:, :4]), latent["roles"]
 
 
@@ -167,6 +177,7 @@ def optimise(
     guide: Guide,
     data: LikelihoodTable,
     temperature: float,
+    lr: float,
     steps: int,
     keys,
     *,
@@ -177,14 +188,14 @@ def optimise(
 
     Raises ViOdError when every restart's loss has become NaN or infinite.
     """
-    temperature = jnp.float32(temperature)
+    temperature, lr = jnp.float32(temperature), jnp.float32(lr)
     states = _init(guide, keys, data, temperature)
     length = min(chunk, steps)
     losses = []
     with task(description, total=steps) as advance:
         for start in range(0, steps, length):
             n = min(length, steps - start)
-            states, chunk_losses = _chunk(guide, length, states, data, temperature, n)
+            states, chunk_losses = _chunk(guide, length, states, data, temperature, lr, n)
             chunk_losses = np.asarray(chunk_losses)[:, :n]
             losses.append(chunk_losses)
             _stop_if_diverged(np.concatenate(losses, axis=1))
@@ -216,6 +227,7 @@ def fit(trace: Trace, settings: NormalSettings, key, *, name: str, chunk: int = 
         guide,
         data,
         settings.temperature,
+        settings.lr,
         settings.steps,
         jax.random.split(k_init, settings.restarts),
         chunk=chunk,
