@@ -19,6 +19,7 @@ demo: install
 	mkdir -p $(DEMO)
 	$(BIN)/vi-od simulate N=40 T=512 leader_proportion=0.1 --seed 1 --out $(DEMO)/trace.npz --plot $(DEMO)/trajectories.png
 	$(BIN)/vi-od inspect $(DEMO)/trace.npz
+	$(BIN)/vi-od fit $(DEMO)/trace.npz --method svi-normal method.steps=3000 --seed 1 --out $(DEMO)/fit.json --plot $(DEMO)/fit.png
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,6 +1,9 @@
 """The command line: outputs, one-line errors and exit code 2 on bad input."""
 
+import json
+
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from vi_od import trace as trace_io
@@ -47,3 +50,41 @@ def test_inspect_bad_file_is_one_line_exit_2(small_trace, tmp_path):
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "missing key(s)" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_fit_writes_json_plot_and_idata(small_trace, tmp_path):
+    trace_path = trace_io.save(small_trace, tmp_path / "t.npz")
+    out, png, nc = tmp_path / "fit.json", tmp_path / "fit.png", tmp_path / "post.nc"
+    args = ["fit", str(trace_path), "--method", "svi-normal", "method.steps=300", "--seed", "2"]
+    args += ["--out", str(out), "--plot", str(png), "--idata", str(nc)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "eps_minus_L" in result.output and "role error" in result.output
+    record = json.loads(out.read_text())
+    assert record["method"] == "svi-normal" and record["seed"] == 2
+    assert record["settings"]["steps"] == 300 and len(record["p_leader"]) == small_trace.N
+    for key in ("eps_mean", "eps_std", "eps_q05", "eps_q95", "roles", "wall_time_s", "metrics"):
+        assert key in record
+    assert png.stat().st_size > 10_000 and nc.stat().st_size > 1_000
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "nope"], "unknown method 'nope'"),
+        (["method.steps=0"], "method.steps=0 is not allowed"),
+        (["method.lr=1e6", "method.steps=300"], "loss became NaN at step"),
+    ],
+)
+def test_fit_bad_input_is_one_line_exit_2(small_trace, tmp_path, args, message):
+    trace_path = trace_io.save(small_trace, tmp_path / "t.npz")
+    result = runner.invoke(app, ["fit", str(trace_path), *args, "--out", str(tmp_path / "f.json")])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_fit_bad_trace_file_is_one_line_exit_2(tmp_path):
+    (tmp_path / "junk.npz").write_text("not a trace")
+    result = runner.invoke(app, ["fit", str(tmp_path / "junk.npz")])
+    assert result.exit_code == 2 and "not a readable .npz" in result.stderr
