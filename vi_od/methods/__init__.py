@@ -22,7 +22,8 @@ class Method(NamedTuple):
     Settings: type
 
 
-_FAMILIES = ()  # module names under vi_od.methods, each exposing METHODS: dict[str, Method]
+# module names under vi_od.methods, each exposing METHODS: dict[str, Method]
+_FAMILIES = ("marginal",)
 
 
 def registry() -> dict[str, Method]:
