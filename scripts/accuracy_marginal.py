@@ -92,10 +92,10 @@ def run(args) -> pd.DataFrame:
             continue
         row = fit_row(method, overrides, N, T, p, rep)
         pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
-        print(f"[{i + 1}/{len(todo)}] {label} N={N} T={T} p={p} rep={rep}: "
-              f"{row['status']} rmse={row.get('rmse_eps', float('nan')):.4f} "
-              f"role_err={row.get('role_error_rate', float('nan')):.3f} "
-              f"t={row.get('wall_time_s', float('nan')):.1f}s {row['error']}", flush=True)  # fmt: skip
+        nan = float("nan")
+        print(f"[{i + 1}/{len(todo)}] {label} N={N} T={T} p={p} rep={rep}: {row['status']} "
+              f"rmse={row.get('rmse_eps', nan):.4f} role_err={row.get('role_error_rate', nan):.3f}"
+              f" t={row.get('wall_time_s', nan):.1f}s {row['error']}", flush=True)  # fmt: skip
     return pd.read_csv(path)
 
 
