@@ -43,13 +43,19 @@ class Posterior:
         return np.quantile(self.eps_samples, q, axis=0)
 
 
+def label_switched(p_leader) -> bool:
+    """The paper's rule: more than half the agents estimated leaders means the labels swapped."""
+    p_leader = np.asarray(p_leader)
+    return bool((p_leader > 0.5).sum() > p_leader.size / 2)
+
+
 def make_posterior(
     method: str, eps_samples, p_leader, p_leader_std=None, info=None, draws=None
 ) -> Posterior:
     """Build a Posterior and apply the paper's rule: more than half leaders => swap labels."""
     eps_samples = np.asarray(eps_samples, np.float64).reshape(-1, 4)
     p_leader = np.asarray(p_leader, np.float64)
-    if (p_leader > 0.5).sum() > p_leader.size / 2:
+    if label_switched(p_leader):
         eps_samples = eps_samples[:, SWAP_ROLES]
         p_leader = 1.0 - p_leader
     std = None if p_leader_std is None else np.asarray(p_leader_std, np.float64)

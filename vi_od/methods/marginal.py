@@ -29,7 +29,7 @@ from scipy.special import betaincinv
 from vi_od.collapsed import Grouped, collapsed_pgabm, group_by_receiver, leader_probability
 from vi_od.errors import ViOdError
 from vi_od.methods import Method
-from vi_od.posterior import SWAP_ROLES, Posterior, make_posterior
+from vi_od.posterior import SWAP_ROLES, Posterior, label_switched, make_posterior
 from vi_od.progress import task
 from vi_od.trace import EPS_NAMES, Trace
 
@@ -157,7 +157,7 @@ def _posterior(method: str, eps, pi, data: Grouped, info: dict) -> Posterior:
     eps, pi = relabel(eps, pi)
     p_leader, p_std = role_posterior(eps.reshape(-1, 4), pi.reshape(-1), data)
     post = make_posterior(method, eps.reshape(-1, 4), p_leader, p_std, info)
-    if not np.array_equal(post.p_leader, p_leader):  # the majority rule flipped the labels
+    if label_switched(p_leader):  # make_posterior flipped the labels
         pi = 1 - pi
     info = {**post.info, "leader_proportion": float(pi.mean())}
     draws_out = {"eps": post.eps_samples.reshape(chains, draws, 4), "pi": pi}
