@@ -3,7 +3,7 @@
 Every (N, T, leader proportion) cell of the paper's grid (76 cells) x --reps repetitions;
 traces and fit keys come from the experiment's identity as in the sweep
 (vi_od.sweep.experiment_seeds), so the same cell and rep gives the same trace there.
-Rows are appended to <out>/runs.csv as they finish (a rerun skips the done ones), then
+Rows are appended to <out>/runs.jsonl as they finish (a rerun skips the done ones), then
 the summary is printed: ours and the paper's methods on the same cells, and the weak spots.
 
 Usage: python scripts/accuracy_marginal.py [--methods nuts-marginal,svi-marginal]
@@ -13,6 +13,7 @@ Usage: python scripts/accuracy_marginal.py [--methods nuts-marginal,svi-marginal
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -78,8 +79,8 @@ def fit_row(method_name: str, overrides: dict, N: int, T: int, p: float, rep: in
 def run(args) -> pd.DataFrame:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "runs.csv"
-    done = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    path = out / "runs.jsonl"
+    done = pd.read_json(path, lines=True) if path.exists() else pd.DataFrame()
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k.removeprefix("method."): _number(v) for k, v in overrides.items()}
     todo = [(m, N, T, p, rep) for m in args.methods.split(",") for (N, T, p) in cells(args.cells)
@@ -91,12 +92,13 @@ def run(args) -> pd.DataFrame:
                            .apply(tuple, axis=1)) == key).any():  # fmt: skip
             continue
         row = fit_row(method, overrides, N, T, p, rep)
-        pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+        with path.open("a") as f:
+            f.write(json.dumps(row, default=float) + "\n")
         nan = float("nan")
         print(f"[{i + 1}/{len(todo)}] {label} N={N} T={T} p={p} rep={rep}: {row['status']} "
               f"rmse={row.get('rmse_eps', nan):.4f} role_err={row.get('role_error_rate', nan):.3f}"
               f" t={row.get('wall_time_s', nan):.1f}s {row['error']}", flush=True)  # fmt: skip
-    return pd.read_csv(path)
+    return pd.read_json(path, lines=True)
 
 
 def _number(text: str):
@@ -145,8 +147,8 @@ def main() -> None:
 
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    path = Path(args.out) / "runs.csv"
-    df = pd.read_csv(path) if args.report_only else run(args)
+    path = Path(args.out) / "runs.jsonl"
+    df = pd.read_json(path, lines=True) if args.report_only else run(args)
     report(df)
 
 
