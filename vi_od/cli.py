@@ -311,6 +311,13 @@ def print_fit(record: dict, trace: trace_io.Trace) -> None:
     if "final_loss" in record:
         cost += f"  final loss: {record['final_loss']:.6g}"
     console.print(cost)
+    if "leader_proportion" in record:
+        console.print(f"leader proportion (posterior mean): {record['leader_proportion']:.3f}")
+    if "r_hat" in record:
+        console.print(
+            f"divergences: {record['divergences']}  max r_hat: {max(record['r_hat'].values()):.3f}"
+            f"  min ESS: {min(record['ess'].values()):.0f}"
+        )
 
 
 def main() -> None:
