@@ -151,6 +151,15 @@ def test_restarts_keep_the_best_final_elbo(recovery_trace):
     assert post.info["final_loss"] == min(finals)
 
 
+def test_temperature_schedule():
+    constant = get("svi-normal").Settings(steps=10).validate().temperatures()
+    np.testing.assert_allclose(constant, 0.1)
+    annealed = get("svi-normal").Settings(steps=10, temperature_start=1.0).validate()
+    t = annealed.temperatures()
+    assert t[0] == pytest.approx(1.0) and np.all(t[5:] == pytest.approx(0.1))
+    assert np.all(np.diff(t) <= 0)  # geometric decay, then constant
+
+
 def test_final_loss_is_the_mean_of_the_last_five_percent():
     losses = np.array([[5.0] * 95 + [1.0] * 5, [5.0] * 99 + [np.nan]])
     np.testing.assert_array_equal(svi_method.final_losses(losses), [1.0, np.inf])
@@ -188,6 +197,7 @@ def test_label_switch_flips_the_raw_role_draws_too():
         ("method.lr=-1", "method.lr=-1 is not allowed: must be a number > 0"),
         ("method.temperature=0", "method.temperature=0 is not allowed"),
         ("method.restarts=1.5", "method.restarts=1.5 is not allowed"),
+        ("method.temperature_start=-1", "method.temperature_start=-1 is not allowed"),
         ("method.stepz=3", "unknown config key 'method.stepz'"),
     ],
 )

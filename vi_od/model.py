@@ -122,9 +122,10 @@ def likelihood_table(data: Interactions, grid_points: int = GRID_POINTS) -> Like
     rows = _rows_by_receiver(np.asarray(data.receiver), data.N)
     take = lambda a: jnp.asarray(np.where(rows.mask, np.asarray(a)[rows.index], 0), jnp.float32)
     abs_diff, s_plus, s_minus = take(data.abs_diff), take(data.s_plus), take(data.s_minus)
+    mask, agent, rho = jnp.asarray(rows.mask, jnp.float32), jnp.asarray(rows.agent), data.rho
     tabulate = lambda s, sign, low: _tabulate(
-        abs_diff, s, jnp.asarray(rows.mask, jnp.float32), jnp.asarray(rows.agent),
-        jnp.float32(data.rho), N=data.N, sign=sign, low=low, grid_points=grid_points,
+        abs_diff, s, mask, agent, jnp.float32(rho), jnp.float32(sign), jnp.float32(low),
+        N=data.N, grid_points=grid_points,
     )  # fmt: skip
     return LikelihoodTable(plus=tabulate(s_plus, 1.0, 0.0), minus=tabulate(s_minus, -1.0, 0.5))
 
@@ -160,8 +161,8 @@ def _rows_by_receiver(receiver: np.ndarray, N: int) -> _Rows:
     return _Rows(index, mask, agent)
 
 
-@partial(jax.jit, static_argnames=("N", "sign", "low", "grid_points"))
-def _tabulate(abs_diff, s, mask, agent, rho, *, N, sign, low, grid_points) -> HermiteTable:
+@partial(jax.jit, static_argnames=("N", "grid_points"))
+def _tabulate(abs_diff, s, mask, agent, rho, sign, low, *, N, grid_points) -> HermiteTable:
     """Per agent f_v(g) = sum of s z - softplus(z), z = sign rho (g - |d|), g in [low, low+1/2].
 
     Steps use softplus(z + delta) - softplus(z) = log1p(expm1(delta) sigmoid(z)), exact in
@@ -187,7 +188,7 @@ def _tabulate(abs_diff, s, mask, agent, rho, *, N, sign, low, grid_points) -> He
         value=sums[:, :, 0].T,
         step=sums[:-1, :, 1].T,
         slope=sums[:, :, 2].T,
-        low=jnp.float32(low),
+        low=low,
         spacing=jnp.float32(spacing),
     )
 

@@ -59,6 +59,7 @@ class NormalSettings:
     temperature: float = 0.1  # Gumbel-Softmax temperature of the relaxed roles
     num_samples: int = 200  # guide samples behind the estimates
     restarts: int = 1  # independent initialisations; the best final ELBO is kept
+    temperature_start: float | None = None  # anneal from it to `temperature` (None: constant)
 
     def validate(self):
         """Raise ViOdError naming the first bad key; lists become tuples (hashable)."""
@@ -70,7 +71,20 @@ class NormalSettings:
         for key in ("num_samples", "restarts"):
             value = getattr(self, key)
             _require(_is_int(value) and value >= 1, key, value, "an integer >= 1")
+        start = self.temperature_start
+        ok = start is None or (isinstance(start, (int, float)) and not isinstance(start, bool))
+        _require(ok and (start is None or start > 0), "temperature_start", start, "null or > 0")
         return self
+
+    def temperatures(self) -> np.ndarray:
+        """The temperature of every step: constant, or geometric from temperature_start to
+        temperature over the first half of the steps, then constant (the ELBO that is kept
+        and compared between restarts is the target one)."""
+        if self.temperature_start is None:
+            return np.full(self.steps, self.temperature, np.float32)
+        ramp = np.minimum(np.arange(self.steps) / max(1, self.steps // 2), 1.0)
+        ratio = self.temperature / self.temperature_start
+        return (self.temperature_start * ratio**ramp).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -135,18 +149,20 @@ def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperature, lr, n_active):
-    """`length` SVI steps of every restart; steps from `n_active` on leave the state as is.
+def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperatures, lr, n_active):
+    """`length` SVI steps of every restart at the given temperatures (length,); steps from
+    `n_active` on leave the state as is.
 
     Masking the tail keeps one chunk length, so the last, shorter chunk does not re-trace.
     """
-    svi = _ready(guide, data, temperature, lr)
+    svi = _ready(guide, data, temperatures[0], lr)
 
-    def step(state, i):
+    def step(state, inputs):
+        i, temperature = inputs
         update = lambda state: svi.update(state, data, temperature)
         return jax.lax.cond(i < n_active, update, lambda state: (state, jnp.float32(0)), state)
 
-    scan = lambda state: jax.lax.scan(step, state, jnp.arange(length))
+    scan = lambda state: jax.lax.scan(step, state, (jnp.arange(length), temperatures))
     if guide.kind == "normal":  # O(N) per step: restarts side by side cost almost nothing
         return jax.vmap(scan)(states)
     return jax.lax.map(scan, states)  # flows: batched weights would slow every matrix op
@@ -176,26 +192,27 @@ class Run(NamedTuple):
 def optimise(
     guide: Guide,
     data: LikelihoodTable,
-    temperature: float,
+    temperatures: np.ndarray,
     lr: float,
-    steps: int,
     keys,
     *,
     chunk: int = CHUNK,
     description: str = "SVI",
 ) -> Run:
-    """Run `steps` SVI steps from one initialisation per key, in compiled chunks.
+    """Run one SVI step per temperature from one initialisation per key, in compiled chunks.
 
     Raises ViOdError when every restart's loss has become NaN or infinite.
     """
-    temperature, lr = jnp.float32(temperature), jnp.float32(lr)
-    states = _init(guide, keys, data, temperature)
+    steps, lr = len(temperatures), jnp.float32(lr)
+    states = _init(guide, keys, data, jnp.float32(temperatures[-1]))
     length = min(chunk, steps)
+    padded = np.concatenate([temperatures, np.full(length, temperatures[-1], np.float32)])
     losses = []
     with task(description, total=steps) as advance:
         for start in range(0, steps, length):
             n = min(length, steps - start)
-            states, chunk_losses = _chunk(guide, length, states, data, temperature, lr, n)
+            chunk_temperatures = jnp.asarray(padded[start : start + length])
+            states, chunk_losses = _chunk(guide, length, states, data, chunk_temperatures, lr, n)
             chunk_losses = np.asarray(chunk_losses)[:, :n]
             losses.append(chunk_losses)
             _stop_if_diverged(np.concatenate(losses, axis=1))
@@ -226,9 +243,8 @@ def fit(trace: Trace, settings: NormalSettings, key, *, name: str, chunk: int = 
     run = optimise(
         guide,
         data,
-        settings.temperature,
+        settings.temperatures(),
         settings.lr,
-        settings.steps,
         jax.random.split(k_init, settings.restarts),
         chunk=chunk,
         description=name,
