@@ -4,11 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from numpyro.infer.util import log_density
 
 from vi_od.config import compose_config, method_settings
 from vi_od.errors import ViOdError
 from vi_od.methods import get
-from vi_od.methods.nuts import Settings, align_chains, fit, thin
+from vi_od.methods.nuts import Settings, align_chains, fit, model_and_args, thin
 from vi_od.model import bernoulli_logit_loglik
 from vi_od.posterior import summarize
 from vi_od.simulate import SimulatorSettings, simulate_trace
@@ -49,7 +50,7 @@ def tiny_trace():
 
 
 def test_same_key_same_draws(tiny_trace):
-    s = Settings(warmup=10, samples=10, num_samples=10, max_tree_depth=4)
+    s = Settings(warmup=10, samples=10, num_samples=10, max_tree_depth=4, likelihood="exact")
     a = fit(tiny_trace, s, jax.random.PRNGKey(3))
     b = fit(tiny_trace, s, jax.random.PRNGKey(3))
     np.testing.assert_array_equal(a.draws["eps"], b.draws["eps"])
@@ -62,6 +63,25 @@ def test_two_vectorized_chains(tiny_trace):
     assert post.draws["eps"].shape == (2, 10, 4) and post.info["chains"] == 2
     assert not np.array_equal(post.draws["eps"][0], post.draws["eps"][1])
     assert post.eps_samples.shape == (20, 4)
+
+
+def test_tabulated_and_exact_models_have_the_same_density(small_trace):
+    # NUTS only sees the log density: compare it (and its gradient) at random points.
+    table_model, table_args = model_and_args(small_trace, Settings(likelihood="table"))
+    exact_model, exact_args = model_and_args(small_trace, Settings(likelihood="exact"))
+    density = lambda model, args: lambda z: log_density(model, args, {}, z)[0]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        z = {
+            "theta": jnp.asarray(rng.normal(size=small_trace.N + 4), jnp.float32),
+            "roles": jnp.asarray(rng.uniform(0.01, 0.99, small_trace.N), jnp.float32),
+        }
+        exact, g_exact = jax.value_and_grad(density(exact_model, exact_args))(z)
+        table, g_table = jax.value_and_grad(density(table_model, table_args))(z)
+        assert float(table) == pytest.approx(float(exact), rel=1e-5)
+        for name in z:
+            scale = float(jnp.abs(g_exact[name]).max())
+            np.testing.assert_allclose(g_table[name], g_exact[name], atol=1e-4 * scale)
 
 
 def test_align_chains_swaps_a_chain_in_the_mirror_mode():
@@ -99,6 +119,7 @@ def test_fused_bernoulli_likelihood_matches_log_sigmoid_form():
         ("method.temperature=0", "method.temperature=0"),
         ("method.num_samples=5000", "method.num_samples=5000"),
         ("method.init=zeros", "method.init=zeros"),
+        ("method.likelihood=approx", "method.likelihood=approx"),
     ],
 )
 def test_invalid_settings_are_named(override, key):

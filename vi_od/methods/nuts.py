@@ -2,11 +2,15 @@
 
 The sampler is numpyro's NUTS kernel, driven here in jitted chunks of iterations instead
 of `MCMC.run`, so that a rich progress bar can follow warmup and sampling and the data
-arrays are jit arguments (not constants baked into the program).
+are jit arguments (not constants baked into the program). By default the likelihood is
+read from the per-agent table of `vi_od.model.likelihood_table` (the same as SVI's), so a
+leapfrog step costs O(N) instead of O(T E); `method.likelihood=exact` sums over every
+interaction instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,11 +23,12 @@ from numpyro.util import is_prng_key
 
 from vi_od.errors import ViOdError
 from vi_od.methods import Method
-from vi_od.model import Interactions, interactions, relaxed_pgabm
+from vi_od.model import Interactions, interactions, likelihood_table, relaxed_pgabm
 from vi_od.posterior import SWAP_ROLES, Posterior, make_posterior
 from vi_od.progress import task
 from vi_od.trace import EPS_NAMES, Trace
 
+LIKELIHOODS = ("table", "exact")
 INIT = {"uniform": init_to_uniform, "median": init_to_median, "sample": init_to_sample}
 # vmapped NUTS is ~4x slower per chain on CPU than one unbatched chain (batched gathers and
 # while loops), so a single chain always runs unbatched.
@@ -44,6 +49,7 @@ class Settings:
     temperature: float = 0.1
     num_samples: int = 200
     init: str = "uniform"
+    likelihood: str = "table"
 
     def validate(self) -> Settings:
         """Raise ViOdError naming the first bad key and what it may be."""
@@ -67,6 +73,12 @@ class Settings:
             f"between 1 and chains * samples = {draws}",
         )
         _require(self.init in INIT, "init", self.init, f"one of {', '.join(INIT)}")
+        _require(
+            self.likelihood in LIKELIHOODS,
+            "likelihood",
+            self.likelihood,
+            f"one of {', '.join(LIKELIHOODS)}",
+        )
         return self
 
 
@@ -75,14 +87,22 @@ def _require(ok: bool, key: str, value, allowed: str) -> None:
         raise ViOdError(f"method.{key}={value} is not allowed: must be {allowed}")
 
 
-def _model(arrays, *, N: int, rho: float, temperature: float) -> None:
+def _exact_model(arrays, *, N: int, rho: float, temperature: float) -> None:
     """relaxed_pgabm with the interaction arrays as (traced) arguments."""
     relaxed_pgabm(Interactions(*arrays, N=N, rho=rho), temperature)
 
 
-def make_kernel(data: Interactions, settings: Settings) -> NUTS:
-    """numpyro's NUTS on the relaxed model, with the settings' adaptation target and depth."""
-    model = partial(_model, N=data.N, rho=data.rho, temperature=settings.temperature)
+def model_and_args(trace: Trace, settings: Settings) -> tuple[Callable, tuple]:
+    """The relaxed model and its data arguments, tabulated or exact as the settings say."""
+    data = interactions(trace)
+    if settings.likelihood == "table":
+        return partial(relaxed_pgabm, temperature=settings.temperature), (likelihood_table(data),)
+    model = partial(_exact_model, N=data.N, rho=data.rho, temperature=settings.temperature)
+    return model, ((data.abs_diff, data.receiver, data.s_plus, data.s_minus),)
+
+
+def make_kernel(model: Callable, settings: Settings) -> NUTS:
+    """numpyro's NUTS on the model, with the settings' adaptation target and depth."""
     return NUTS(
         model,
         target_accept_prob=settings.target_accept,
@@ -129,11 +149,11 @@ def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool):
     return lambda state, n: jitted(state, n, model_args)
 
 
-def run_chains(data: Interactions, settings: Settings, keys, advance) -> dict:
+def run_chains(model, model_args: tuple, settings: Settings, keys, advance) -> dict:
     """Warmup + sampling of one batch of chains (keys (C, 2), vectorized) or of one chain."""
-    kernel = make_kernel(data, settings)
-    model_args = ((data.abs_diff, data.receiver, data.s_plus, data.s_minus),)
+    kernel = make_kernel(model, settings)
     vectorized = not is_prng_key(keys)
+    n_chains = keys.shape[0] if vectorized else 1
     state = kernel.init(keys, settings.warmup, model_args=model_args)
     run = _chunk_runner(kernel, model_args, vectorized)
     total = settings.warmup + settings.samples
@@ -147,7 +167,8 @@ def run_chains(data: Interactions, settings: Settings, keys, advance) -> dict:
         divergences += int(rec["diverging"][first_sample:].sum())
         done += n
         phase = "warmup" if done <= settings.warmup else "sampling"
-        advance(n, phase=phase, step=float(np.mean(rec["step_size"][-1])), div=divergences)
+        step = float(np.mean(rec["step_size"][-1]))
+        advance(n * n_chains, phase=phase, step=step, div=divergences)
     out = {k: np.concatenate([r[k] for r in records])[settings.warmup :] for k in records[0]}
     if not vectorized:  # give single chains the same (draw, chain, ...) layout
         out = {k: v[:, None] for k, v in out.items()}
@@ -186,14 +207,14 @@ def thin(n_draws: int, num: int) -> np.ndarray:
 
 def fit(trace: Trace, settings: Settings, key) -> Posterior:
     """NUTS on the relaxed model; estimates from num_samples draws thinned from all chains."""
-    data = interactions(trace)
+    model, model_args = model_and_args(trace, settings)
     keys = jax.random.split(key, settings.chains)
     total = (settings.warmup + settings.samples) * settings.chains
     with task("NUTS", total=total, unit="iterations") as advance:
         if settings.chain_method == "vectorized" and settings.chains > 1:
-            out = run_chains(data, settings, keys, advance)
+            out = run_chains(model, model_args, settings, keys, advance)
         else:
-            parts = [run_chains(data, settings, k, advance) for k in keys]
+            parts = [run_chains(model, model_args, settings, k, advance) for k in keys]
             out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     eps, roles = align_chains(out["eps"], out["roles"])
     pooled = np.arange(eps.shape[0] * eps.shape[1])
@@ -205,6 +226,7 @@ def fit(trace: Trace, settings: Settings, key) -> Posterior:
         "samples": settings.samples,
         "chains": settings.chains,
         "num_samples": settings.num_samples,
+        "likelihood": settings.likelihood,
         "divergences": int(out["diverging"].sum()),
         **diagnostics(eps),
         "step_size": float(out["step_size"][:, -1].mean()),
