@@ -8,7 +8,8 @@ bar between chunks. numpyro sets a guide up by running the model; done eagerly t
 hundreds of tiny compilations, so every compiled function below builds its own SVI inside
 the trace and the set-up costs one program per (guide, trace shape). The likelihood is read
 from `likelihood_table`, whose shape depends on N only: traces of equal N share programs.
-Independent restarts run side by side (vmap) and the best final ELBO is kept.
+Independent restarts run in the same program (side by side for the normal guide, one
+after the other for flows) and the best final ELBO is kept.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ class NormalSettings:
         return self
 
     def temperatures(self) -> np.ndarray:
-        """The temperature of every step: constant, or geometric from temperature_start to
-        temperature over the first half of the steps, then constant (the ELBO that is kept
-        and compared between restarts is the target one)."""
+        """The temperature of every step: constant, or annealed from temperature_start.
+
+        Geometric over the first half of the steps, then constant: the final ELBO, kept and
+        compared between restarts, is the one at the target temperature.
+        """
         if self.temperature_start is None:
             return np.full(self.steps, self.temperature, np.float32)
         ramp = np.minimum(np.arange(self.steps) / max(1, self.steps // 2), 1.0)
@@ -148,12 +151,13 @@ def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
     return jax.vmap(lambda key: svi.init(key, data, temperature))(keys)
 
 
-@partial(jax.jit, static_argnums=(0, 1))
+@partial(jax.jit, static_argnums=(0, 1), donate_argnums=2)
 def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperatures, lr, n_active):
     """`length` SVI steps of every restart at the given temperatures (length,); steps from
     `n_active` on leave the state as is.
 
     Masking the tail keeps one chunk length, so the last, shorter chunk does not re-trace.
+    The states are donated: a flow's parameters and Adam moments are not copied per chunk.
     """
     svi = _ready(guide, data, temperatures[0], lr)
 
