@@ -4,7 +4,8 @@ Gradient rows compare the ways of writing log p(s | eps, pi) with the roles summ
 (value and gradient of the log joint, best of interleaved repeats); the used one is the
 padded (N, K) layout with a hand-written JVP. Fit rows run `svi-marginal` and
 `nuts-marginal` with their default settings, each in a fresh process so that the time
-includes every compile (targets: 10 s and 45 s on 2 cores).
+includes every compile (targets: 10 s and 45 s on 2 cores); cpu_s (user + system time of
+the fit, all threads) is less sensitive than wall_s to other jobs sharing the machine.
 """
 
 import subprocess
@@ -131,18 +132,20 @@ def gradient_rows(trace) -> list[dict]:
 
 
 FIT = """
-import json, time, jax
+import json, resource, time, jax
 from vi_od.methods import get
 from vi_od.posterior import metrics
 from vi_od.progress import quiet
 from vi_od.simulate import SimulatorSettings, simulate_trace
 trace = simulate_trace(SimulatorSettings(N={N}, T={T}, leader_proportion=0.1), seed={seed})
 method = get("{method}")
-start = time.perf_counter()
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+start, start_cpu = time.perf_counter(), cpu()
 with quiet():
     post = method.fit(trace, method.Settings().validate(), jax.random.PRNGKey(0))
-wall = time.perf_counter() - start
-print(json.dumps({{"wall": wall, "metrics": metrics(post, trace), "info": post.info}}))
+wall, cpu_s = time.perf_counter() - start, cpu() - start_cpu
+record = {{"wall": wall, "cpu": cpu_s, "metrics": metrics(post, trace), "info": post.info}}
+print(json.dumps(record))
 """
 
 
@@ -155,7 +158,8 @@ def fit_row(method: str, target: float) -> dict:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     info = result["info"]
     row = {"case": f"fit: {method} (default settings, fresh process)", "N": N, "T": T,
-           "wall_s": round(result["wall"], 2), "target_s": target,
+           "wall_s": round(result["wall"], 2), "cpu_s": round(result["cpu"], 2),
+           "target_s": target,
            "rmse_eps": round(result["metrics"]["rmse_eps"], 4),
            "role_error_rate": result["metrics"]["role_error_rate"]}  # fmt: skip
     for key in ("steps", "warmup", "samples", "leapfrog_steps", "divergences"):

@@ -12,23 +12,24 @@ agent's role posterior is Bayes' rule, P(r_v = L | eps, pi, s) = sigmoid(log pi 
 + l_v(eps_L) - l_v(eps_F)).
 
 Implementation chosen by measurement (scripts/bench_marginal.py: N=400, T=8192, 81,910
-interactions; value and gradient of the log joint; 2-core CPU shared with other jobs,
-load 5-6, so absolute times are about 2x a quiet machine's):
+interactions; value and gradient of the log joint, best of interleaved repeats; two runs
+on a 2-core CPU shared with other jobs, load average 5-7, about 2x a quiet machine's
+times):
 
   variant                                       ms/gradient  compile s  temp MB
-  flat interactions, segment sum, autodiff          1.93        1.07      5.3
-  padded (N, K) rows + mask, autodiff               2.39        0.80      6.8
-  padded rows, hand-written JVP (used)              1.33        0.82      8.5
-  numpyro enumeration (funsor), padded rows         1.26        1.03      5.5
+  flat interactions, segment sum, autodiff       1.93-2.37   1.07-2.16    5.3
+  padded (N, K) rows + mask, autodiff            2.39-2.51   0.80-1.20    6.8
+  padded rows, hand-written JVP (used)           1.33-1.85   0.82-1.88    8.5
+  numpyro enumeration (funsor), padded rows      1.26-1.54   1.03-2.05    5.5
 
 The hand-written JVP computes the log-likelihoods and their eps-derivatives in one pass,
-1.8x faster than autodiff of the same expression. numpyro's parallel enumeration (role ~
-Bernoulli(pi) in an agent plate, each agent's padded interactions in a nested plate)
-matches it to float32 precision and to within noise in speed (on a quieter moment: 0.66
-vs 0.72 ms), but it compiles slower, needs funsor as an extra dependency and the padded
-layout anyway, and gives no per-agent log-likelihoods for the role posterior, which the
-hand-written form returns directly. Memory is a few (2, N, K) float32 buffers in every
-variant (under 10 MB here).
+1.4-1.8x faster than autodiff of the same expression. numpyro's parallel enumeration
+(role ~ Bernoulli(pi) in an agent plate, each agent's padded interactions in a nested
+plate) matches it to float32 precision and in speed within the noise of this machine
+(faster in those two runs, slower in a quieter interleaved one: 0.72 vs 0.66 ms), but it
+needs funsor as an extra dependency and the padded layout anyway, compiles no faster, and
+gives no per-agent log-likelihoods for the role posterior, which the hand-written form
+returns directly. Memory is a few (2, N, K) float32 buffers in every variant (< 10 MB).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def agent_log_likelihoods(eps: jax.Array, data: Grouped) -> jax.Array:
 
     Differentiable in eps only (the data are observed). The hand-written JVP computes the
     log-likelihoods and their derivatives in one pass over the (2, N, K) interactions,
-    about 1.8x faster per gradient than autodiff of the same expression.
+    1.4-1.8x faster per gradient than autodiff of the same expression.
     """
     return jnp.sum(_outcome_terms(eps, data)[0] * data.mask, axis=-1)
 
