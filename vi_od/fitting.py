@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from vi_od.atomic import atomic_write
 from vi_od.errors import ViOdError
 from vi_od.methods import get
 from vi_od.posterior import Posterior, summarize
@@ -76,26 +76,10 @@ def save_idata(posterior: Posterior, path: str | os.PathLike) -> Path:
         dims={k: v for k, v in dims.items() if k in draws},
         attrs={"method": posterior.method},
     )
-    return _atomic(path, idata.to_netcdf)
+    return atomic_write(path, idata.to_netcdf)
 
 
 def write_json(record: dict, path: str | os.PathLike) -> Path:
     """Write a fit record as JSON, atomically (temp file + rename)."""
     text = json.dumps(record, indent=2, allow_nan=True)
-    return _atomic(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def _atomic(path: str | os.PathLike, write) -> Path:
-    """Call write(temp path) next to `path`, then rename: no half-written file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

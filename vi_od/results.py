@@ -9,12 +9,12 @@ and break the dataset when files disagree (DESIGN section 7).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vi_od.atomic import atomic_write
 from vi_od.errors import ViOdError
 
 _EPS = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
@@ -82,17 +82,8 @@ def write_row(directory: str | os.PathLike, row: dict) -> Path:
     """Write `<directory>/<job_id>.parquet` atomically (dot-temp file, then os.replace)."""
     table = to_table(row)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{row['job_id']}.parquet"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{row['job_id']}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     return path
 
 

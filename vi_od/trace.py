@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vi_od.atomic import atomic_write
 from vi_od.errors import ViOdError
 
 EPS_NAMES = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
@@ -65,7 +65,6 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise ViOdError(f"{path}: a trace file must end in .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "X": trace.X.astype(np.float32),
         "u": trace.u.astype(np.int32),
@@ -81,15 +80,7 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
         arrays["roles"] = trace.roles.astype(np.int8)
     if trace.eps is not None:
         arrays["eps"] = np.asarray(trace.eps, np.float32)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def load(path: str | os.PathLike) -> Trace:
