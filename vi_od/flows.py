@@ -41,8 +41,6 @@ class PackedLayout:
         self.first = k < d - p  # slot belongs to row block p (else to row block d-1-p)
         self.row = np.where(self.first, p, d - 1 - p)
         self.col = np.where(self.first, p + k, k - 1)
-        self.diagonal = self.row == self.col
-
         self.rows = _with_vjp(self._rows, self._rows_transposed)
         self.columns = _with_vjp(self._columns, self._columns_transposed)
 
