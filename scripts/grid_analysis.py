@@ -50,7 +50,8 @@ def oracle(traces: Path) -> pd.DataFrame:
         wrong = (p > 0.5) != trace.roles.astype(bool)
         shared = int(trace.eps[0] == trace.eps[1]) + int(trace.eps[2] == trace.eps[3])
         rows.append({"N": trace.N, "T": trace.T, "shared_thresholds": shared,
-                     "role_error_rate": wrong.mean(), "perfect_roles": float(not wrong.any())})  # fmt: skip
+                     "role_error_rate": wrong.mean(),
+                     "perfect_roles": float(not wrong.any())})  # fmt: skip
     return pd.DataFrame(rows)
 
 
