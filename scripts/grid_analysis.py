@@ -19,10 +19,9 @@ import pandas as pd
 
 from vi_od.collapsed import group_by_receiver, leader_probability
 from vi_od.results import load
-from vi_od.summary import paper_runs
+from vi_od.summary import CELL, paper_runs
 from vi_od.trace import load as load_trace
 
-CELL = ["N", "T", "n_leaders"]
 METRICS = ["rmse_eps", "role_error_rate", "perfect_roles"]
 
 
