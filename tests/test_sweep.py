@@ -39,8 +39,10 @@ def shared_compilation_cache(tmp_path_factory):
 # ----------------------------------------------------------------------------- expansion
 
 
-def test_paper_dry_run_counts():
-    result = runner.invoke(app, ["sweep", "-m", "sweep=paper", "--dry-run"])
+def test_paper_dry_run_counts(tmp_path):
+    # An empty results folder: the default results/paper may hold a real run's rows.
+    args = ["sweep", "-m", "sweep=paper", "--dry-run", "--results", str(tmp_path)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "76 cells (4 skipped: round(N * leader_proportion) < 1)" in text
