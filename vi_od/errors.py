@@ -3,3 +3,9 @@
 
 class ViOdError(ValueError):
     """Bad input from the user (config, trace file, settings): say what is wrong, no traceback."""
+
+
+def require(ok: bool, key: str, value, allowed: str) -> None:
+    """Raise the one-line message every settings check uses: the key, its value, what may be."""
+    if not ok:
+        raise ViOdError(f"{key}={value} is not allowed: must be {allowed}")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vi_od import __version__
-from vi_od.errors import ViOdError
+from vi_od.errors import require as _require
 from vi_od.trace import Trace
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)
@@ -75,11 +75,6 @@ def validate_eps(eps: Sequence[float], key: str) -> None:
     _require(all(0.5 <= e <= 1 for e in (mf, ml)), key, list(eps), "eps- in [0.5, 1]")
     _require(pf >= pl, key, list(eps), "ordered with eps+_F >= eps+_L")
     _require(mf <= ml, key, list(eps), "ordered with eps-_F <= eps-_L")
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ViOdError(f"{key}={value} is not allowed: must be {allowed}")
 
 
 class Dynamics(NamedTuple):

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from vi_od.errors import ViOdError
+from vi_od.errors import ViOdError, require
 
 
 class Method(NamedTuple):
@@ -40,3 +40,8 @@ def get(name: str) -> Method:
     if name not in methods:
         raise ViOdError(f"unknown method '{name}' (available: {', '.join(sorted(methods))})")
     return methods[name]
+
+
+def require_setting(ok: bool, key: str, value, allowed: str) -> None:
+    """`require` for a method's own settings, named as users write them: method.<key>."""
+    require(ok, f"method.{key}", value, allowed)

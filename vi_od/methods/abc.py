@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vi_od.errors import ViOdError
 from vi_od.methods import Method
+from vi_od.methods import require_setting as _require
 from vi_od.model import eps_from_theta
 from vi_od.posterior import SWAP_ROLES, Posterior, make_posterior
 from vi_od.progress import task
@@ -51,11 +51,6 @@ class Settings:
             isinstance(self.align_labels, bool), "align_labels", self.align_labels, "true or false"
         )
         return self
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ViOdError(f"method.{key}={value} is not allowed: must be {allowed}")
 
 
 class Observed(NamedTuple):

@@ -29,6 +29,7 @@ from scipy.special import betaincinv
 from vi_od.collapsed import Grouped, collapsed_pgabm, group_by_receiver, leader_probability
 from vi_od.errors import ViOdError
 from vi_od.methods import Method
+from vi_od.methods import require_setting as _require
 from vi_od.posterior import SWAP_ROLES, Posterior, label_switched, make_posterior
 from vi_od.progress import task
 from vi_od.trace import EPS_NAMES, Trace
@@ -45,11 +46,6 @@ GUIDES = {
     "multivariate-normal": AutoMultivariateNormal,
     "normal": AutoNormal,
 }
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ViOdError(f"method.{key}={value} is not allowed: must be {allowed}")
 
 
 def _validate_pi(settings) -> None:

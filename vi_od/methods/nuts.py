@@ -21,8 +21,8 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import NUTS, init_to_median, init_to_sample, init_to_uniform
 from numpyro.util import is_prng_key
 
-from vi_od.errors import ViOdError
 from vi_od.methods import Method
+from vi_od.methods import require_setting as _require
 from vi_od.model import Interactions, interactions, likelihood_table, relaxed_pgabm
 from vi_od.posterior import SWAP_ROLES, Posterior, make_posterior
 from vi_od.progress import task
@@ -80,11 +80,6 @@ class Settings:
             f"one of {', '.join(LIKELIHOODS)}",
         )
         return self
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ViOdError(f"method.{key}={value} is not allowed: must be {allowed}")
 
 
 def _exact_model(arrays, *, N: int, rho: float, temperature: float) -> None:

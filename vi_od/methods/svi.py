@@ -29,6 +29,7 @@ from numpyro.optim import Adam
 from vi_od.errors import ViOdError
 from vi_od.flows import FastAutoBNAFNormal
 from vi_od.methods import Method
+from vi_od.methods import require_setting as _require
 from vi_od.model import LikelihoodTable, eps_from_theta, interactions, likelihood_table
 from vi_od.model import relaxed_pgabm as model
 from vi_od.posterior import Posterior, label_switched, make_posterior
@@ -40,11 +41,6 @@ CHUNK = 500  # steps per compiled chunk: the progress bar moves between chunks
 # level, but LLVM's full optimisation of them costs seconds of compiling.
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 FINAL_SHARE = 0.05  # final loss = mean of the last 5% of the losses (the ELBO estimate)
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ViOdError(f"method.{key}={value} is not allowed: must be {allowed}")
 
 
 def _is_int(x) -> bool:
