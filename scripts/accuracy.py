@@ -27,13 +27,13 @@ from pathlib import Path
 import pandas as pd
 
 from vi_od.config import compose_config, method_settings
+from vi_od.data.trace import summary as trace_summary
 from vi_od.errors import ViOdError
-from vi_od.fitting import fit_trace
+from vi_od.inference.fitting import fit_trace
+from vi_od.models.bcm_roles import EPS_NAMES
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
-from vi_od.simulate import SimulatorSettings, simulate_trace
-from vi_od.summary import paper_runs, side_by_side
-from vi_od.trace import EPS_NAMES
-from vi_od.trace import summary as trace_summary
+from vi_od.reporting.summary import paper_runs, side_by_side
 
 OUT = Path(os.environ.get("VI_OD_ACCURACY_DIR", "results/accuracy"))
 CELL = ["N", "T", "n_leaders", "leader_proportion"]

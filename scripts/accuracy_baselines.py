@@ -19,11 +19,11 @@ import pandas as pd
 import yaml
 
 from vi_od.config import settings_from_dict
-from vi_od.methods import get
-from vi_od.posterior import metrics
+from vi_od.inference import get
+from vi_od.inference.posterior import metrics
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
-from vi_od.simulate import SimulatorSettings, simulate_trace
-from vi_od.summary import side_by_side
+from vi_od.reporting.summary import side_by_side
 
 OUT = Path("results/accuracy")
 GRID = {"N": [50, 100, 200], "T": [128, 512], "p": [0.02, 0.1, 0.2], "method": ["nuts", "abc"]}

@@ -2,7 +2,7 @@
 
 Every (N, T, leader proportion) cell of the paper's grid (76 cells) x --reps repetitions;
 traces and fit keys come from the experiment's identity as in the sweep
-(vi_od.sweep.experiment_seeds), so the same cell and rep gives the same trace there.
+(vi_od.experiments.sweep.experiment_seeds), so the same cell and rep gives the same trace there.
 Rows are appended to <out>/runs.jsonl as they finish (a rerun skips the done ones), then
 the summary is printed: ours and the paper's methods on the same cells, and the weak spots.
 
@@ -28,7 +28,7 @@ SWEEP_SEED = 0
 
 
 def experiment_seeds(N: int, T: int, p: float, rep: int) -> tuple[int, int]:
-    """(trace seed, fit seed), as vi_od.sweep.experiment_seeds derives them."""
+    """(trace seed, fit seed), as vi_od.experiments.sweep.experiment_seeds derives them."""
     entropy = [SWEEP_SEED, N, T, round(p * 1_000_000), rep]
     trace_seed, fit_seed = np.random.SeedSequence(entropy).generate_state(2)
     return int(trace_seed >> 1), int(fit_seed >> 1)
@@ -45,11 +45,11 @@ def fit_row(method_name: str, overrides: dict, N: int, T: int, p: float, rep: in
     import jax
 
     from vi_od.config import settings_from_dict
-    from vi_od.methods import get
-    from vi_od.posterior import metrics
+    from vi_od.data.trace import EPS_NAMES, summary
+    from vi_od.inference import get
+    from vi_od.inference.posterior import metrics
+    from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
     from vi_od.progress import quiet
-    from vi_od.simulate import SimulatorSettings, simulate_trace
-    from vi_od.trace import EPS_NAMES, summary
 
     trace_seed, fit_seed = experiment_seeds(N, T, p, rep)
     trace = simulate_trace(SimulatorSettings(N=N, T=T, leader_proportion=p), seed=trace_seed)
@@ -111,7 +111,7 @@ def _number(text: str):
 
 
 def report(df: pd.DataFrame) -> None:
-    from vi_od.summary import method_summary, paper_on_same_cells
+    from vi_od.reporting.summary import method_summary, paper_on_same_cells
 
     pd.set_option("display.width", 160)
     df["perfect_roles"] = df["perfect_roles"].astype(bool)

@@ -19,10 +19,10 @@ import numpy as np
 from benchlib import write
 from numpyro.infer import NUTS
 
-from vi_od.methods import abc, nuts
-from vi_od.model import interactions, log_likelihood
+from vi_od.inference import abc, nuts
+from vi_od.models.bcm_roles.relaxed import interactions, log_likelihood
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
-from vi_od.simulate import SimulatorSettings, simulate_trace
 
 HOUR = 3600.0
 

@@ -19,15 +19,15 @@ import numpyro.distributions as dist
 from benchlib import write
 from numpyro.infer.util import log_density
 
-from vi_od.collapsed import (
+from vi_od.models.bcm_roles.collapsed import (
     Grouped,
     _role_log_prior,
     collapsed_pgabm,
     group_by_receiver,
     label_symmetric_beta,
 )
-from vi_od.model import eps_from_theta, interactions
-from vi_od.simulate import SimulatorSettings, simulate_trace
+from vi_od.models.bcm_roles.relaxed import eps_from_theta, interactions
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 
 N, T, SEED = 400, 8192, 0
 PARAMS = {"theta": jnp.array([0.1, -0.2, 0.3, 0.4]), "pi": jnp.array(0.1)}
@@ -61,7 +61,7 @@ def padded_autodiff(p, g: Grouped):
 
 
 def padded_custom_jvp(p, g: Grouped):
-    """The model as used: vi_od.collapsed (padded rows, hand-written JVP)."""
+    """The model as used: vi_od.models.bcm_roles.collapsed (padded rows, hand-written JVP)."""
     return log_density(collapsed_pgabm, (g,), {}, p)[0]
 
 
@@ -133,10 +133,10 @@ def gradient_rows(trace) -> list[dict]:
 
 FIT = """
 import json, resource, time, jax
-from vi_od.methods import get
-from vi_od.posterior import metrics
+from vi_od.inference import get
+from vi_od.inference.posterior import metrics
 from vi_od.progress import quiet
-from vi_od.simulate import SimulatorSettings, simulate_trace
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 trace = simulate_trace(SimulatorSettings(N={N}, T={T}, leader_proportion=0.1), seed={seed})
 method = get("{method}")
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from benchlib import timed, write
 
-from vi_od.simulate import dynamics_from_eps, simulate_counts, simulate_jit
+from vi_od.models.bcm_roles.simulate import dynamics_from_eps, simulate_counts, simulate_jit
 
 MU = ([0.02, 0.02], [0.02, 0.02])
 

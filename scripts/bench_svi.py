@@ -14,12 +14,12 @@ import jax
 import jax.numpy as jnp
 from benchlib import write
 
-from vi_od.fitting import fit_trace
-from vi_od.methods import get
-from vi_od.methods import svi as svi_method
-from vi_od.model import interactions, likelihood_table
+from vi_od.inference import get
+from vi_od.inference import svi as svi_method
+from vi_od.inference.fitting import fit_trace
+from vi_od.models.bcm_roles.relaxed import interactions, likelihood_table
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
-from vi_od.simulate import SimulatorSettings, simulate_trace
 
 CASES = {
     "normal": ("svi-normal", 400, 8192, 12.0),

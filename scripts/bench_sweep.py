@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchlib import write
 
-from vi_od import results, sweep, worker
+from vi_od.experiments import results, sweep, worker
 
 TINY = ["N=20", "T=32", "rep=range(4)", "method=abc", "method.simulations=100"]
 TINY += ["method.min_accepted=10"]

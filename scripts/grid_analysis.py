@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from vi_od.collapsed import group_by_receiver, leader_probability
-from vi_od.results import load
-from vi_od.summary import CELL, paper_runs
-from vi_od.trace import load as load_trace
+from vi_od.data.trace import load as load_trace
+from vi_od.experiments.results import load
+from vi_od.models.bcm_roles.collapsed import group_by_receiver, leader_probability
+from vi_od.reporting.summary import CELL, paper_runs
 
 METRICS = ["rmse_eps", "role_error_rate", "perfect_roles"]
 

@@ -7,7 +7,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from vi_od.simulate import SimulatorSettings, simulate_trace  # noqa: E402
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def results_frame():
     import numpy as np
     import pandas as pd
 
-    from vi_od.trace import EPS_NAMES
+    from vi_od.models.bcm_roles import EPS_NAMES
 
     rng = np.random.default_rng(0)
     eps = np.array([0.35, 0.15, 0.65, 0.85])

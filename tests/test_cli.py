@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vi_od import trace as trace_io
 from vi_od.cli import app
+from vi_od.data import trace as trace_io
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vi_od import trace as trace_io
 from vi_od.config import compose_config, method_settings, simulator_settings
+from vi_od.data import trace as trace_io
 from vi_od.errors import ViOdError
 
 app = typer.Typer(
@@ -68,7 +68,7 @@ def simulate(
 
     Example: vi-od simulate N=200 T=2048 leader_proportion=0.1 --out trace.npz --seed 7
     """
-    from vi_od.simulate import simulate_trace
+    from vi_od.models.bcm_roles.simulate import simulate_trace
 
     with user_errors():
         cfg = compose_config(overrides or [])
@@ -79,7 +79,7 @@ def simulate(
         trace_io.save(trace, out)
         print_summary(trace_io.summary(trace), f"trace written to {out} (seed {seed})")
         if plot is not None:
-            from vi_od.plots import trajectories
+            from vi_od.reporting.plots import trajectories
 
             save_figure(trajectories(trace), plot)
             console.print(f"trajectories drawn to {plot}")
@@ -116,7 +116,7 @@ def sweep(
     """
     import time
 
-    from vi_od import sweep as sweeps
+    from vi_od.experiments import sweep as sweeps
 
     with user_errors():
         timeout_s = sweeps.parse_duration(timeout)
@@ -153,13 +153,13 @@ def sweep(
         shown = ", ".join(f"{s} {counts[s]}" for s in ("ok", "error", "timeout"))
         console.print(
             f"ran {sum(counts.values())} jobs in {time.monotonic() - start:.0f} s ({shown});"
-            f" rows in {folder}/runs, read them with vi_od.results.load('{folder}')"
+            f" rows in {folder}/runs, read them with vi_od.experiments.results.load('{folder}')"
         )
 
 
 def print_jobs(jobs, done_ids: set, first: int = 12) -> None:
     """The first jobs of a plan as a table."""
-    from vi_od.sweep import describe
+    from vi_od.experiments.sweep import describe
 
     table = Table(title=f"first {min(first, len(jobs))} of {len(jobs)} jobs")
     rows = [
@@ -183,7 +183,7 @@ RESULTS = typer.Argument(..., help="Results folder of vi-od sweep (holds runs/*.
 
 def load_results(folder: Path):
     """Every job row of a results folder as one DataFrame; none at all is an error."""
-    from vi_od import results as results_io
+    from vi_od.experiments import results as results_io
 
     if not folder.is_dir():
         raise ViOdError(f"results folder {folder} does not exist")
@@ -205,8 +205,8 @@ def figures(
     """
     import matplotlib.pyplot as plt
 
-    from vi_od.figures import FIGURES
-    from vi_od.report import report_table, to_markdown
+    from vi_od.reporting.figures import FIGURES
+    from vi_od.reporting.report import report_table, to_markdown
 
     with user_errors():
         runs = load_results(results)
@@ -230,7 +230,7 @@ def report(
 
     Example: vi-od report results/smoke --markdown
     """
-    from vi_od.report import report_table, to_markdown, to_rich
+    from vi_od.reporting.report import report_table, to_markdown, to_rich
 
     with user_errors():
         runs = load_results(results)
@@ -257,7 +257,7 @@ def fit(
 
     Example: vi-od fit trace.npz --method svi-nf method.steps=5000 --out fit.json
     """
-    from vi_od.fitting import fit_trace, save_idata, write_json
+    from vi_od.inference.fitting import fit_trace, save_idata, write_json
 
     with user_errors():
         cfg = compose_config([*(overrides or []), *([f"method={method}"] if method else [])])
@@ -273,7 +273,7 @@ def fit(
             save_idata(result.posterior, idata)
             console.print(f"posterior draws written to {idata}")
         if plot is not None:
-            from vi_od.plots import fit as fit_figure
+            from vi_od.reporting.plots import fit as fit_figure
 
             save_figure(fit_figure(result.posterior, trace), plot)
             console.print(f"fit drawn to {plot}")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vi_od.errors import ViOdError
-from vi_od.simulate import SimulatorSettings
+from vi_od.models.bcm_roles.simulate import SimulatorSettings
 
 CONFIG_MODULE = "vi_od.conf"
 
@@ -114,7 +114,7 @@ def _as(kind, key: str, value):
 
 def method_settings(cfg: DictConfig):
     """The validated settings of the composed config's method."""
-    from vi_od.methods import get
+    from vi_od.inference import get
 
     values = OmegaConf.to_container(cfg.method, resolve=True)
     method = get(values.pop("name"))

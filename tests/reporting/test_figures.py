@@ -1,0 +1,155 @@
+"""Figures 3-6: panels, labels, what is drawn and what is left out, on a synthetic results table."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vi_od.cli import app, load_results
+from vi_od.experiments.results import write_row
+from vi_od.reporting.figures import (
+    FIGURES,
+    fig3_eps_recovery,
+    fig4_errors,
+    fig5_time,
+    fig6_error_analysis,
+    method_colors,
+)
+from vi_od.reporting.summary import method_order
+
+# results_frame (conftest): 20 runs ok; 2 svi-normal timeouts, 2 nuts and 16 zz-new errors.
+CAPTION = "20 finished runs drawn; 20 left out (2 timeout, 18 error)"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def legend_texts(fig):
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+def test_methods_come_from_the_data_in_a_stable_order_and_colour(results_frame):
+    methods = method_order(results_frame)
+    assert methods == ["svi-normal", "nuts", "zz-new"]  # known order, then new ones sorted
+    colors = method_colors(methods)
+    assert colors["svi-normal"] == method_colors(["svi-normal", "svi-nf"])["svi-normal"]
+    assert len(set(colors.values())) == 3  # the new method takes a colour of its own
+
+
+def test_fig3_one_row_per_eps_one_column_per_method_finished_runs_only(results_frame):
+    fig = fig3_eps_recovery(results_frame)
+    axes = np.array(fig.axes).reshape(4, 3)
+    assert fig.get_suptitle().endswith(CAPTION)
+    assert [ax.get_title() for ax in axes[0]] == [
+        "svi-normal (14 runs, 2 left out)",
+        "nuts (6 runs, 2 left out)",
+        "zz-new (0 runs, 16 left out)",
+    ]
+    assert axes[1, 0].get_ylabel() == r"estimated $\varepsilon^+_L$"
+    assert axes[3, 2].get_xlabel() == r"true $\varepsilon^-_L$"
+    assert len(axes[0, 0].collections[0].get_offsets()) == 14  # one point per finished run
+    diagonal = axes[2, 1].lines[0]
+    assert np.allclose(diagonal.get_xdata(), diagonal.get_ydata())
+    assert axes[0, 2].texts[0].get_text() == "no finished runs"
+
+
+def test_fig4_mean_error_per_grid_value_with_standard_errors(results_frame):
+    fig = fig4_errors(results_frame)
+    axes = np.array(fig.axes).reshape(5, 3)
+    assert fig.get_suptitle().endswith(CAPTION)
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["N (agents)", "T (time steps)",
+                                                    "leader proportion"]  # fmt: skip
+    assert axes[4, 0].get_ylabel() == "role error rate"
+    assert axes[0, 0].get_ylabel() == r"|error| of $\varepsilon^+_F$"
+    assert "nuts (6 runs, 2 left out)" in legend_texts(fig)
+    ok = results_frame[(results_frame.status == "ok") & (results_frame.method == "svi-normal")]
+    line = axes[4, 1].lines[0]  # svi-normal's role error against T
+    assert np.allclose(line.get_ydata(), ok.groupby("T")["role_error_rate"].mean())
+    nuts = axes[4, 0].lines[3]  # after svi-normal's line and its two caps: nuts, only N=50
+    assert len(nuts.get_xdata()) == 1
+    assert axes[0, 1].get_xscale() == "log"
+
+
+def test_fig5_time_on_log_scales_median_per_grid_value(results_frame):
+    fig = fig5_time(results_frame)
+    assert len(fig.axes) == 2 and fig.get_suptitle().endswith(CAPTION)
+    ax_n, ax_t = fig.axes
+    assert ax_n.get_xlabel() == "N (agents)" and ax_t.get_xlabel() == "T (time steps)"
+    assert ax_n.get_ylabel().startswith("wall time (s)") and ax_t.get_yscale() == "log"
+    ok = results_frame[(results_frame.status == "ok") & (results_frame.method == "svi-normal")]
+    assert np.allclose(ax_t.lines[0].get_ydata(), ok.groupby("T")["wall_time_s"].median())
+
+
+def test_fig6_regression_lines_recover_a_known_log_trend(results_frame):
+    runs = results_frame.copy()
+    runs["role_error_rate"] = 0.6 - 0.1 * np.log10(runs["pos_interactions_F"])
+    fig = fig6_error_analysis(runs)
+    axes = np.array(fig.axes).reshape(2, 5)
+    assert fig.get_suptitle().endswith(CAPTION)
+    assert axes[0, 0].get_ylabel() == "role error rate"
+    assert axes[1, 4].get_xlabel() == "variance of\nthe final opinions (log scale)"
+    assert axes[0, 0].get_xscale() == "log" and axes[0, 2].get_xscale() == "linear"
+    fit = axes[0, 0].lines[0]  # svi-normal's line on the followers' positive interactions
+    x, y = fit.get_xdata(), fit.get_ydata()
+    assert np.allclose(y, 0.6 - 0.1 * np.log10(x))
+
+
+def test_failed_rows_never_reach_a_panel(results_frame):
+    only_ok = results_frame[results_frame.status == "ok"]
+    with_failed, without = fig4_errors(results_frame), fig4_errors(only_ok)
+    for a, b in zip(with_failed.axes, without.axes):
+        ys = [[np.asarray(line.get_ydata(), float) for line in ax.lines] for ax in (a, b)]
+        assert len(ys[0]) == len(ys[1]) and all(map(np.allclose, *ys))
+    assert without.get_suptitle().endswith("all 20 runs finished and are drawn")
+
+
+def test_paper_runs_without_status_or_abs_diff_columns_draw():
+    from vi_od.reporting.summary import paper_runs
+
+    runs = paper_runs().drop(columns=["status"]).query("N == 50 and T == 128")
+    for draw in FIGURES.values():
+        fig = draw(runs)
+        assert "left out" not in fig.get_suptitle()
+
+
+def test_figures_command_writes_pngs_pdfs_and_summary(results_frame, tmp_path):
+    for i, row in enumerate(results_frame.to_dict("records")):
+        write_row(tmp_path / "res" / "runs", row | {"job_id": f"job{i:03d}"})
+    result = CliRunner().invoke(app, ["figures", str(tmp_path / "res"), "--pdf"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "res" / "figures"
+    for name in FIGURES:
+        assert (out / f"{name}.png").stat().st_size > 20_000 and (out / f"{name}.pdf").exists()
+        assert f"{name} -> {out / name}.png" in result.output.replace("\n", "")
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("| method | ok | timeout | error |")
+    assert "| zz-new | 0 | 0 | 16 |" in summary
+
+
+@pytest.mark.parametrize("command", ["figures", "report"])
+def test_missing_or_empty_results_folder_is_one_line_exit_2(command, tmp_path):
+    missing = CliRunner().invoke(app, [command, str(tmp_path / "nope")])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: results folder {tmp_path / 'nope'} does not exist"
+    (tmp_path / "runs").mkdir()
+    empty = CliRunner().invoke(app, [command, str(tmp_path)])
+    assert empty.exit_code == 2 and len(empty.stderr.strip().splitlines()) == 1
+    assert "no results in" in empty.stderr
+
+
+def test_figures_of_a_loaded_folder_match_the_frame_they_were_written_from(
+    results_frame, tmp_path
+):
+    for i, row in enumerate(results_frame.to_dict("records")):
+        write_row(tmp_path / "runs", row | {"job_id": f"job{i:03d}"})
+    loaded = load_results(tmp_path).sort_values("job_id", ignore_index=True)
+    assert len(loaded) == len(results_frame)
+    assert loaded.loc[loaded.status != "ok", "rmse_eps"].isna().all()
+    assert loaded["method"].tolist() == results_frame["method"].tolist()
+    a, b = fig4_errors(loaded), fig4_errors(results_frame)
+    assert a.get_suptitle() == b.get_suptitle()
+    ya, yb = (np.asarray(f.axes[12].lines[0].get_ydata(), float) for f in (a, b))
+    assert np.allclose(ya, yb)

@@ -1,0 +1,437 @@
+"""Sweeps: expand a Hydra grid into jobs, run every job in its own process, keep every result.
+
+The grid is the sweep file's `params` (conf/sweep/<name>.yaml) with the command line's
+overrides replacing or adding axes, expanded by Hydra's own override parser (comma lists,
+range(), glob()) and a product. A job's id is a hash of its resolved config (simulator and
+method settings, seed, rep), so re-running a sweep skips finished jobs. Seeds come from
+(seed, N, T, leader_proportion, rep) through numpy's SeedSequence, never from the order in
+which workers run, and every method of an experiment fits the same cached trace.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vi_od.config import CONFIG_MODULE, compose_config, method_settings, simulator_settings
+from vi_od.errors import ViOdError
+from vi_od.experiments import results, worker
+
+DEFAULT_TIMEOUT_S = 3 * 3600.0
+BACKENDS = ("loky", "dask")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One method fitted to one experiment's trace; JSON-ready (it travels to the worker)."""
+
+    job_id: str
+    exp_id: str
+    sweep: str
+    method: str
+    settings: dict  # the method's knobs (conf/method/<name>.yaml minus `name`)
+    simulator: dict  # SimulatorSettings fields
+    sweep_seed: int
+    rep: int
+    seed: int  # simulates the trace
+    fit_seed: int  # seeds the fit
+
+    @property
+    def cell(self) -> str:
+        """The grid cell: the simulator settings, whatever the rep, seed and method."""
+        return _digest(self.simulator)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An expanded sweep: its jobs in grid order and how many cells and experiments they span."""
+
+    sweep: str
+    jobs: tuple[Job, ...]
+    skipped_cells: int  # cells with round(N * leader_proportion) < 1 leaders
+
+    @property
+    def cells(self) -> int:
+        return len({job.cell for job in self.jobs})
+
+    @property
+    def experiments(self) -> int:
+        return len({job.exp_id for job in self.jobs})
+
+
+def _digest(obj) -> str:
+    """A stable 16-hex-digit id of a JSON-ready object."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def experiment_seeds(seed: int, N: int, T: int, leader_proportion: float, rep: int):
+    """(trace seed, fit seed) of an experiment, from its identity through SeedSequence."""
+    entropy = [seed, N, T, round(leader_proportion * 1_000_000), rep]
+    trace_seed, fit_seed = np.random.SeedSequence(entropy).generate_state(2)
+    return int(trace_seed >> 1), int(fit_seed >> 1)  # < 2**31: any PRNGKey takes it
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '20m', '3h' (or '1.5h') in seconds; anything else is a ViOdError."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh])\s*", text or "")
+    if not match or float(match.group(1)) <= 0:
+        raise ViOdError(f"--timeout={text} is not allowed: must be a duration like 90s, 20m or 3h")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+@contextmanager
+def _hydra_loader():
+    """Hydra's config loader for conf/ (glob() lists a config group's options through it)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+    GlobalHydra.instance().clear()
+
+
+@lru_cache(maxsize=4096)
+def _parse_one(text: str) -> Override:
+    """One override parsed by Hydra's grammar (cached: a grid repeats the same few strings)."""
+    try:
+        return OverridesParser.create().parse_overrides([text])[0]
+    except HydraException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ViOdError(f"invalid override '{text}': {first}") from None
+
+
+def _param_string(key: str, value) -> str:
+    """A sweep file's `params` entry as an override string (values are Hydra sweep syntax)."""
+    if isinstance(value, str):
+        return f"{key}={value}"
+    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return f"{key}={json.dumps(plain)}"
+
+
+def grid_overrides(overrides: Sequence[str], multirun: bool) -> tuple[str, list[str]]:
+    """The sweep file's name and the grid's override strings: its params, where the command
+    line's overrides replace axes in place or add new ones.
+
+    Without `-m` the grid is the command line alone, and a sweep value in it is an error.
+    """
+    parsed = [_parse_one(o) for o in overrides]
+    for o in parsed:
+        if o.key_or_group == "sweep" and o.is_sweep_override():
+            raise ViOdError(f"{o.input_line}: one sweep file at a time")
+        if o.is_sweep_override() and not multirun:
+            raise ViOdError(f"{o.input_line} is a sweep: add -m to expand it")
+    choice = [o.input_line for o in parsed if o.key_or_group == "sweep"]
+    cfg = compose_config(choice)
+    name = str(cfg.sweep.name)
+    if not multirun:
+        return name, list(overrides)
+    given = {o.key_or_group: o.input_line for o in parsed}
+    params = cfg.sweep.get("params") or {}
+    from_file = [given.pop(k, None) or _param_string(k, v) for k, v in params.items()]
+    return name, from_file + list(given.values())
+
+
+def grid_points(overrides: Sequence[str]) -> list[tuple[str, ...]]:
+    """The product of the overrides' values, each grid point a tuple of 'key=value' strings."""
+    axes = []
+    with _hydra_loader() as loader:
+        parser = OverridesParser.create(config_loader=loader)
+        for text in overrides:
+            try:
+                o = parser.parse_overrides([text])[0]
+                axes.append(_axis(o))
+            except HydraException as exc:
+                raise ViOdError(f"invalid override '{text}': {_first_line(exc)}") from None
+    return list(itertools.product(*axes))
+
+
+def _axis(o: Override) -> list[str]:
+    """One override's values as override strings (Hydra's sweep_string_iterator)."""
+    key = o.get_key_element()
+    if not o.is_sweep_override():
+        return [f"{key}={o.get_value_element_as_str()}"]
+    if not o.is_discrete_sweep():
+        raise ViOdError(f"{o.input_line}: only lists, range() and glob() can be expanded")
+    values = [f"{key}={v}" for v in o.sweep_string_iterator()]
+    if not values:
+        raise ViOdError(f"{o.input_line} selects nothing")
+    return values
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _group_names() -> frozenset[str]:
+    """Config groups of conf/ (method, simulator, sweep): their overrides need a compose."""
+    with _hydra_loader() as loader:
+        return frozenset(g for g in ("method", "simulator", "sweep") if loader.get_group_options(g))
+
+
+class _Composer:
+    """Compose once per set of group choices, then set each grid point's values (DESIGN 7).
+
+    All points with the same group choices set the same keys, so one working copy per set
+    is updated in place (a deep copy per point would cost more than the rest of expansion).
+    """
+
+    def __init__(self) -> None:
+        self.groups = _group_names()
+        self.bases: dict[tuple[str, ...], tuple[DictConfig, DictConfig]] = {}
+
+    def config(self, point: Sequence[str]) -> DictConfig:
+        """The resolved config of a grid point; valid until the next call."""
+        parsed = [_parse_one(p) for p in point]
+        structural = tuple(
+            p for p, o in zip(point, parsed) if o.key_or_group in self.groups or _prefixed(o)
+        )
+        values = [o for p, o in zip(point, parsed) if p not in structural]
+        if structural not in self.bases:
+            compose_config(point)  # Hydra's own check of every key, once per base
+            base = _with_sweep_method_settings(compose_config(structural))
+            self.bases[structural] = base, copy.deepcopy(base)
+        base, cfg = self.bases[structural]
+        for o in values:
+            key, value = o.key_or_group, o.value()
+            try:
+                if isinstance(value, dict):  # a merge starts from the base, not the last point
+                    OmegaConf.update(cfg, key, copy.deepcopy(OmegaConf.select(base, key)))
+                OmegaConf.update(cfg, key, value, merge=True)
+            except OmegaConfBaseException as exc:
+                raise ViOdError(f"{o.input_line}: {_first_line(exc)}") from None
+        return cfg
+
+
+def _prefixed(o: Override) -> bool:
+    return o.is_add() or o.is_force_add() or o.is_delete()
+
+
+def _with_sweep_method_settings(cfg: DictConfig) -> DictConfig:
+    """Apply the sweep file's `method_settings.<method>` (short budgets of the smoke sweep)."""
+    knobs = (cfg.sweep.get("method_settings") or {}).get(cfg.method.name) or {}
+    for key, value in knobs.items():
+        if key not in cfg.method or key == "name":
+            raise ViOdError(
+                f"sweep.method_settings.{cfg.method.name}.{key}: method {cfg.method.name} has "
+                f"no setting '{key}' (known: {', '.join(k for k in cfg.method if k != 'name')})"
+            )
+        cfg.method[key] = value
+    return cfg
+
+
+def _count(key: str, value, minimum: int = 0) -> int:
+    """An integer config value >= minimum, or a ViOdError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ViOdError(f"{key}={value} is not allowed: must be an integer >= {minimum}")
+    return value
+
+
+def _zero_leaders(cfg: DictConfig) -> bool:
+    """True for a cell the paper skips: round(N * leader_proportion) < 1."""
+    N, p = cfg.N, cfg.leader_proportion
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (N, p))
+    return numbers and round(N * p) < 1
+
+
+def job_of(cfg: DictConfig, sweep: str) -> Job:
+    """The validated job of a resolved grid point."""
+    sim = simulator_settings(cfg)
+    method, settings = method_settings(cfg)
+    seed, rep = _count("seed", cfg.seed), _count("rep", cfg.rep)
+    simulator = json.loads(json.dumps(dataclasses.asdict(sim)))
+    knobs = json.loads(json.dumps(dataclasses.asdict(settings)))
+    identity = {
+        "simulator": simulator,
+        "method": {"name": method.name, **knobs},
+        "seed": seed,
+        "rep": rep,
+    }
+    trace_seed, fit_seed = experiment_seeds(seed, sim.N, sim.T, sim.leader_proportion, rep)
+    return Job(
+        job_id=_digest(identity),
+        exp_id=_digest({"simulator": simulator, "seed": trace_seed}),
+        sweep=sweep,
+        method=method.name,
+        settings=knobs,
+        simulator=simulator,
+        sweep_seed=seed,
+        rep=rep,
+        seed=trace_seed,
+        fit_seed=fit_seed,
+    )
+
+
+def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
+    """Expand a sweep's grid into validated jobs (duplicates dropped, zero-leader cells skipped)."""
+    name, grid = grid_overrides(overrides, multirun)
+    composer = _Composer()
+    jobs: dict[str, Job] = {}
+    skipped: set[str] = set()
+    for point in grid_points(grid):
+        cfg = composer.config(point)
+        if _zero_leaders(cfg):
+            simulator = OmegaConf.to_container(cfg.simulator, resolve=True)
+            skipped.add(_digest([simulator, cfg.N, cfg.T, cfg.leader_proportion]))
+            continue
+        job = job_of(cfg, name)
+        jobs.setdefault(job.job_id, job)
+    return Plan(sweep=name, jobs=tuple(jobs.values()), skipped_cells=len(skipped))
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def pending(plan: Plan, results_dir: str | os.PathLike, retry_failed: bool = False):
+    """(jobs still to run, number already done): a job is done if its file exists
+    (and, with retry_failed, its status is ok)."""
+    files = results.finished(results_dir)
+    done = {job.job_id for job in plan.jobs if job.job_id in files}
+    if retry_failed:
+        status = results.statuses({job_id: files[job_id] for job_id in done})
+        done = {job_id for job_id in done if status[job_id] == "ok"}
+    return [job for job in plan.jobs if job.job_id not in done], len(done)
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """loky, or dask with a scheduler address; anything else is a ViOdError."""
+    if backend not in BACKENDS:
+        raise ViOdError(f"--backend={backend} is not allowed: must be one of {', '.join(BACKENDS)}")
+    if backend == "dask" and not scheduler:
+        raise ViOdError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+
+
+@contextmanager
+def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[tuple]:
+    """Joblib's backend for the run: yields (n_jobs, pid the workers watch, or None)."""
+    import joblib
+
+    if backend == "loky":
+        yield (jobs or len(os.sched_getaffinity(0))), os.getpid()
+        return
+    check_backend(backend, scheduler)
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ViOdError(
+            "--backend dask needs dask.distributed (pip install 'vi-od[cluster]')"
+        ) from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ViOdError(f"--scheduler={scheduler}: cannot connect ({exc})") from None
+    with client, joblib.parallel_config(backend="dask"):
+        yield (jobs or sum(client.nthreads().values())), None
+
+
+def run(
+    plan: Plan,
+    results_dir: str | os.PathLike,
+    *,
+    jobs: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    retry_failed: bool = False,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    console: Console | None = None,
+) -> Counter:
+    """Run the plan's pending jobs and count their statuses; each row is on disk as it comes.
+
+    With a console, draw a progress bar and print each failure above it as it happens.
+    """
+    from joblib import Parallel, delayed
+
+    results_dir = Path(results_dir).resolve()
+    todo, done = pending(plan, results_dir, retry_failed)
+    counts: Counter = Counter()
+    if console is not None and done:
+        console.print(f"{done} of {len(plan.jobs)} jobs already have results in {results_dir}")
+    if not todo:
+        return counts
+    (results_dir / "runs").mkdir(parents=True, exist_ok=True)
+    by_id = {job.job_id: job for job in todo}
+    with _backend(backend, scheduler, jobs) as (n_jobs, watch_pid), _progress(console) as bar:
+        handle = bar.add_task(f"sweep {plan.sweep}", total=len(todo), counts="")
+        tasks = (
+            delayed(worker.run_job)(dataclasses.asdict(job), str(results_dir), timeout_s, watch_pid)
+            for job in todo
+        )
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
+        for outcome in parallel(tasks):
+            counts[outcome["status"]] += 1
+            if outcome["status"] != "ok":
+                bar.console.print(_failure_line(by_id[outcome["job_id"]], outcome))
+            shown = "  ".join(f"{s} {counts[s]}" for s in results.STATUSES)
+            bar.update(handle, advance=1, counts=shown)
+    return counts
+
+
+@contextmanager
+def _progress(console: Console | None) -> Iterator[Progress]:
+    """The sweep's bar: done/total, ok/error/timeout, elapsed, ETA (drawn only with a console)."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("jobs  {task.fields[counts]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=console is None) as bar:
+        yield bar
+
+
+def _failure_line(job: Job, outcome: dict) -> str:
+    """One line for a failed job: where it is in the grid and the last line of its error."""
+    sim = job.simulator
+    where = f"{job.method} N={sim['N']} T={sim['T']} p={sim['leader_proportion']} rep={job.rep}"
+    last = (outcome["error"] or "").strip().splitlines()[-1:] or [""]
+    color = "yellow" if outcome["status"] == "timeout" else "red"
+    return f"[{color}]{outcome['status']}[/] {job.job_id} {where}: {escape(last[0])}"
+
+
+def describe(job: Job) -> dict:
+    """The grid coordinates of a job, for tables."""
+    sim = job.simulator
+    return {
+        "job_id": job.job_id,
+        "method": job.method,
+        "N": sim["N"],
+        "T": sim["T"],
+        "leader_proportion": sim["leader_proportion"],
+        "rep": job.rep,
+        "seed": job.seed,
+    }

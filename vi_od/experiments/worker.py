@@ -1,0 +1,287 @@
+"""One sweep job in its own process: start it, time it out, and turn its outcome into a row.
+
+`run_job` runs inside a joblib (loky or dask) worker. It starts
+`python -m vi_od.experiments.worker` in a new process group pinned to one free CPU, waits
+for it, and kills the whole group past the time limit (status timeout). A non-zero exit is
+status error with the end of stderr. It never raises, so one bad job cannot end the sweep
+(joblib's own `timeout=` would end them all). The child sets its CPU affinity before JAX
+starts, uses the shared persistent compilation cache, fits quietly and writes its own row;
+the parent writes the row of a failed job. Both check that their parent is alive, so
+`kill -9` of the sweep leaves no jobs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+POLL_S = 0.5
+ERROR_TAIL = 2000  # characters of stderr kept in the row of a failed job
+
+
+def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None = None) -> dict:
+    """Run one job in a subprocess; return {job_id, status, error, wall_time_s}. Never raises."""
+    start = time.monotonic()
+    try:
+        with _cpu_slot() as cpu, tempfile.TemporaryFile() as log:
+            spec = json.dumps({"job": job, "results_dir": results_dir, "cpu": cpu})
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vi_od.experiments.worker", spec],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            code = _wait(proc, timeout_s, watch_pid)
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+        wall = time.monotonic() - start
+        row_file = Path(results_dir) / "runs" / f"{job['job_id']}.parquet"
+        if code == 0 and row_file.exists():
+            return {"job_id": job["job_id"], "status": "ok", "error": None, "wall_time_s": wall}
+        if code is None:
+            status, error = "timeout", f"killed after the time limit of {timeout_s:g} s"
+        else:
+            status, error = "error", _tail(output) or f"worker exited with code {code}"
+        _write_failure(job, results_dir, status, error, wall)
+    except Exception as exc:  # the task never raises: a broken job is one error row
+        status, error, wall = "error", f"{type(exc).__name__}: {exc}", time.monotonic() - start
+        try:
+            _write_failure(job, results_dir, status, error, wall)
+        except Exception:  # no row: the job runs again when the sweep resumes
+            pass
+    return {"job_id": job["job_id"], "status": status, "error": error, "wall_time_s": wall}
+
+
+def _wait(proc: subprocess.Popen, timeout_s: float, watch_pid: int | None) -> int | None:
+    """The exit code, or None after killing the process group past the time limit."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
+        if watch_pid is not None and os.getppid() != watch_pid:  # the sweep was killed
+            _kill_group(proc)
+            os._exit(1)
+        if time.monotonic() >= deadline:
+            _kill_group(proc)
+            return None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the job's whole process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _tail(output: str) -> str:
+    """The end of a job's stderr: the traceback's last lines hold the message."""
+    return output.strip()[-ERROR_TAIL:]
+
+
+@contextmanager
+def _cpu_slot() -> Iterator[int | None]:
+    """A CPU no other job of this user holds (a lock file per CPU); None if all are taken."""
+    lock_dir = Path(tempfile.gettempdir()) / f"vi-od-cpus-{os.getuid()}"
+    lock_dir.mkdir(exist_ok=True)
+    for cpu in sorted(os.sched_getaffinity(0)):
+        handle = open(lock_dir / f"{cpu}.lock", "w")  # noqa: SIM115 - held while the job runs
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield cpu
+        finally:
+            handle.close()
+        return
+    yield None
+
+
+def versions() -> str:
+    """Package versions for the row (JSON)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("vi-od", "jax", "jaxlib", "numpyro", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return json.dumps(out, sort_keys=True)
+
+
+def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: float) -> dict:
+    """A results row: the job, the trace's truth and statistics, and the posterior's estimates."""
+    from vi_od.models.bcm_roles import EPS_NAMES
+
+    sim = job["simulator"]
+    settings = {
+        "method": {"name": job["method"], **job["settings"]},
+        "simulator": sim,
+        "sweep_seed": job["sweep_seed"],
+        "fit_seed": job["fit_seed"],
+    }
+    row = {
+        "job_id": job["job_id"],
+        "sweep": job["sweep"],
+        "method": job["method"],
+        "rep": job["rep"],
+        "seed": job["seed"],
+        "N": sim["N"],
+        "T": sim["T"],
+        "E": sim["edges_per_step"],
+        "leader_proportion": sim["leader_proportion"],
+        "n_leaders": round(sim["N"] * sim["leader_proportion"]),
+        "wall_time_s": wall,
+        "status": status,
+        "error": error,
+        "settings": json.dumps(settings, sort_keys=True),
+        "versions": versions(),
+    }
+    if trace is not None and trace.has_truth:
+        row.update(_trace_columns(trace))
+    if posterior is not None:
+        from vi_od.inference.posterior import metrics
+
+        for name, mean, std in zip(EPS_NAMES, posterior.eps_mean, posterior.eps_std):
+            row[f"est_{name}"], row[f"std_{name}"] = float(mean), float(std)
+        row.update(metrics(posterior, trace))
+        info = posterior.info
+        pi = info.get("leader_proportion", float(posterior.p_leader.mean()))
+        row["est_leader_proportion"] = float(pi)
+        row["n_steps"] = info.get("steps")
+        row["n_samples"] = info.get("samples")
+        row["n_simulations"] = info.get("simulations")
+    return row
+
+
+def _trace_columns(trace) -> dict:
+    """Truth and the error-analysis statistics of a trace, named as in the results schema."""
+    from vi_od.data.trace import summary
+
+    keep = (
+        "eps_plus_F",
+        "eps_plus_L",
+        "eps_minus_F",
+        "eps_minus_L",
+        "pos_interactions_L",
+        "neg_interactions_L",
+        "pos_interactions_F",
+        "neg_interactions_F",
+        "var_X_final",
+        "abs_diff_eps_plus",
+        "abs_diff_eps_minus",
+    )
+    stats = summary(trace)
+    return {k: stats[k] for k in keep}
+
+
+def trace_path(results_dir: str | os.PathLike, job: dict) -> Path:
+    """Where the experiment's trace is cached: every method of the experiment reads it."""
+    return Path(results_dir) / "traces" / f"{job['exp_id']}.npz"
+
+
+def _write_failure(job: dict, results_dir: str, status: str, error: str, wall: float) -> None:
+    """The row of a timed-out or failed job (truth and trace statistics if its trace exists)."""
+    from vi_od.data import trace as trace_io
+    from vi_od.errors import ViOdError
+    from vi_od.experiments import results
+
+    try:
+        trace = trace_io.load(trace_path(results_dir, job))
+    except ViOdError:  # never simulated, or unreadable: the row has no truth
+        trace = None
+    row = make_row(job, trace, None, status, error, wall)
+    results.write_row(Path(results_dir) / "runs", row)
+
+
+def _pin(cpu: int | None) -> None:
+    """Run on one CPU; must happen before JAX starts its thread pools."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def _exit_with_parent() -> None:
+    """End this process (and its group) as soon as its parent dies."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(POLL_S)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def compilation_cache_dir() -> Path:
+    """The persistent JAX compilation cache every job shares ($JAX_COMPILATION_CACHE_DIR)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vi-od" / "jax"
+    return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR", default))
+
+
+def _start_jax() -> None:
+    """Import JAX with the shared persistent compilation cache on for every compile."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(compilation_cache_dir()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _experiment_trace(job: dict, results_dir: str):
+    """The experiment's trace: read from the cache, or simulated and saved atomically."""
+    from vi_od.data import trace as trace_io
+    from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
+
+    path = trace_path(results_dir, job)
+    if path.exists():
+        return trace_io.load(path)
+    sim = {k: tuple(v) if isinstance(v, list) else v for k, v in job["simulator"].items()}
+    trace = simulate_trace(SimulatorSettings(**sim).validate(), job["seed"])
+    trace_io.save(trace, path)  # concurrent jobs of one experiment write identical files
+    return trace
+
+
+def _fit(job: dict, trace):
+    """Fit the job's method to the trace with the job's settings and fit seed, quietly."""
+    from vi_od.inference import get
+    from vi_od.inference.fitting import fit_trace
+    from vi_od.progress import quiet
+
+    settings = get(job["method"]).Settings(**job["settings"]).validate()
+    with quiet():
+        return fit_trace(trace, job["method"], settings, job["fit_seed"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Child process: pin, start JAX, get the trace, fit, write the row."""
+    spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
+    _pin(spec["cpu"])
+    _exit_with_parent()
+    _start_jax()
+    from vi_od.experiments import results
+
+    job, results_dir = spec["job"], spec["results_dir"]
+    trace = _experiment_trace(job, results_dir)
+    fit = _fit(job, trace)
+    row = make_row(job, trace, fit.posterior, "ok", None, fit.record["wall_time_s"])
+    results.write_row(Path(results_dir) / "runs", row)
+
+
+if __name__ == "__main__":
+    main()

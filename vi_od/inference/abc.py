@@ -1,0 +1,173 @@
+"""Rejection ABC, the paper's simulation-based baseline (DESIGN section 3), made fast.
+
+Every simulation draws (eps, roles) from the prior (theta ~ N(0, 1) through eps_from_theta,
+roles Bernoulli(1/2) per agent), replays the observed X0 and pairs (u, v) with the
+count-only simulator, and is summarised by the per-step numbers of positive and of
+negative interactions. Candidates closer than threshold_factor * sqrt(T) (L2) are kept.
+Simulations run in vmapped chunks; each has its own key from split(key, simulations), so
+the result does not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vi_od.data.trace import Trace
+from vi_od.inference import Method
+from vi_od.inference import require_setting as _require
+from vi_od.inference.posterior import Posterior, make_posterior
+from vi_od.models.bcm_roles import SWAP_ROLES, eps_from_theta
+from vi_od.models.bcm_roles.simulate import dynamics_from_eps, simulate_counts
+from vi_od.progress import task
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/method/abc.yaml: the paper's published runs used 15000 simulations."""
+
+    simulations: int = 15000
+    threshold_factor: float = 5.0
+    min_accepted: int = 100
+    chunk_size: int = 1000
+    align_labels: bool = True
+
+    def validate(self) -> Settings:
+        """Raise ViOdError naming the first bad key and what it may be."""
+        _require(self.simulations >= 1, "simulations", self.simulations, "an integer >= 1")
+        _require(self.threshold_factor > 0, "threshold_factor", self.threshold_factor, "> 0")
+        _require(
+            1 <= self.min_accepted <= self.simulations,
+            "min_accepted",
+            self.min_accepted,
+            f"between 1 and method.simulations = {self.simulations}",
+        )
+        _require(self.chunk_size >= 1, "chunk_size", self.chunk_size, "an integer >= 1")
+        _require(
+            isinstance(self.align_labels, bool), "align_labels", self.align_labels, "true or false"
+        )
+        return self
+
+
+class Observed(NamedTuple):
+    """What every simulation is conditioned on and compared with."""
+
+    X0: jax.Array  # (N,)
+    u: jax.Array  # (T-1, E)
+    v: jax.Array  # (T-1, E)
+    mu_plus: jax.Array  # (2,) [F, L]
+    mu_minus: jax.Array  # (2,)
+    rho: jax.Array  # ()
+    summary: jax.Array  # (T-1, 2) numbers of positive and negative interactions per step
+
+
+def observe(trace: Trace) -> Observed:
+    """The observed trace as ABC sees it."""
+    summary = np.stack([trace.s_plus.sum(axis=1), trace.s_minus.sum(axis=1)], axis=1)
+    return Observed(
+        X0=jnp.asarray(trace.X[0], jnp.float32),
+        u=jnp.asarray(trace.u, jnp.int32),
+        v=jnp.asarray(trace.v, jnp.int32),
+        mu_plus=jnp.asarray(trace.mu_plus, jnp.float32),
+        mu_minus=jnp.asarray(trace.mu_minus, jnp.float32),
+        rho=jnp.asarray(trace.rho, jnp.float32),
+        summary=jnp.asarray(summary, jnp.int32),
+    )
+
+
+def prior_draw(key, N: int):
+    """(eps (4,), roles (N,) int32, outcome key) of one simulation, from its own key."""
+    k_theta, k_roles, k_out = jax.random.split(key, 3)
+    eps = eps_from_theta(jax.random.normal(k_theta, (4,)))
+    roles = jax.random.bernoulli(k_roles, 0.5, (N,)).astype(jnp.int32)
+    return eps, roles, k_out
+
+
+def distance(eps, roles, out_key, obs: Observed) -> jax.Array:
+    """L2 distance between the summaries of one simulation and of the observed trace."""
+    dyn = dynamics_from_eps(eps, obs.mu_plus, obs.mu_minus, obs.rho)
+    s_plus, s_minus = simulate_counts(out_key, obs.X0, obs.u, obs.v, roles, dyn)
+    diff = jnp.stack([s_plus, s_minus], axis=1) - obs.summary  # integers: exact 0 if equal
+    return jnp.sqrt(jnp.sum(diff * diff).astype(jnp.float32))
+
+
+distances = jax.jit(jax.vmap(distance, in_axes=(0, 0, 0, None)))
+
+
+@jax.jit
+def simulate_chunk(keys, obs: Observed):
+    """Prior draws and their distances for a batch of simulation keys."""
+    eps, roles, out_keys = jax.vmap(prior_draw, in_axes=(0, None))(keys, obs.X0.shape[0])
+    return eps, roles.astype(jnp.int8), distances(eps, roles, out_keys, obs)
+
+
+def run_simulations(keys, obs: Observed, chunk_size: int, threshold: float, advance):
+    """All simulations in chunks of chunk_size (the last one padded, so one compile)."""
+    total = keys.shape[0]
+    size = min(chunk_size, total)
+    parts, accepted = [], 0
+    for start in range(0, total, size):
+        chunk = keys[start : start + size]
+        n = chunk.shape[0]
+        if n < size:
+            chunk = jnp.concatenate([chunk, jnp.repeat(chunk[:1], size - n, axis=0)])
+        eps, roles, dist = (x[:n] for x in jax.device_get(simulate_chunk(chunk, obs)))
+        parts.append((eps, roles, dist))
+        accepted += int((dist < threshold).sum())
+        advance(n, accepted=accepted)
+    eps, roles, dist = (np.concatenate(x) for x in zip(*parts))
+    return eps, roles, dist
+
+
+def select(dist: np.ndarray, threshold: float, min_accepted: int) -> tuple[np.ndarray, bool]:
+    """Indices of the accepted (distance < threshold), or of the min_accepted closest."""
+    accepted = np.flatnonzero(dist < threshold)
+    if accepted.size >= min_accepted:
+        return accepted, False
+    return np.sort(np.argsort(dist, kind="stable")[:min_accepted]), True
+
+
+def align_labels(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's label rule per draw: a draw with more than half leaders swaps labels.
+
+    The prior is symmetric under swapping leaders and followers, so the kept draws come
+    from both mirror labelings; averaging them unaligned gives P(leader) ~ 1/2 for everyone.
+    """
+    flip = roles.sum(axis=1) > roles.shape[1] / 2
+    eps = np.where(flip[:, None], eps[:, SWAP_ROLES], eps)
+    roles = np.where(flip[:, None], 1 - roles, roles).astype(roles.dtype)
+    return eps, roles
+
+
+def fit(trace: Trace, settings: Settings, key) -> Posterior:
+    """Rejection ABC; estimates: mean eps and mean role of the kept simulations."""
+    obs = observe(trace)
+    keys = jax.random.split(key, settings.simulations)
+    threshold = settings.threshold_factor * float(np.sqrt(trace.T))
+    with task("ABC", total=settings.simulations, unit="simulations") as advance:
+        eps, roles, dist = run_simulations(keys, obs, settings.chunk_size, threshold, advance)
+    keep, kept_closest = select(dist, threshold, settings.min_accepted)
+    accepted = int((dist < threshold).sum())
+    info = {
+        "simulations": settings.simulations,
+        "accepted": accepted,
+        "acceptance_rate": accepted / settings.simulations,
+        "threshold": threshold,
+        "threshold_used": float(dist[keep].max()) if kept_closest else threshold,
+        "kept_closest": kept_closest,
+        "kept": int(keep.size),
+        "min_distance": float(dist.min()),
+    }
+    eps, roles = eps[keep], roles[keep]
+    if settings.align_labels:
+        eps, roles = align_labels(eps, roles)
+    p = roles.astype(np.float64)
+    draws = {"eps": eps[None], "roles": roles[None]}  # one "chain" of kept draws
+    return make_posterior("abc", eps, p.mean(axis=0), p.std(axis=0), info=info, draws=draws)
+
+
+METHODS = {"abc": Method("abc", fit, Settings)}

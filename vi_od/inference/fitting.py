@@ -1,0 +1,86 @@
+"""Fit one trace with one method: the timed run and its JSON-ready record (CLI and sweep).
+
+No printing here: the sweep runs this in quiet workers, the CLI prints the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from vi_od.atomic import atomic_write
+from vi_od.data.trace import Trace
+from vi_od.errors import ViOdError
+from vi_od.inference import get
+from vi_od.inference.posterior import Posterior, summarize
+from vi_od.models.bcm_roles import EPS_NAMES
+
+
+class FitResult(NamedTuple):
+    """The posterior of a fit and its record (method, settings, seed, time, estimates)."""
+
+    posterior: Posterior
+    record: dict
+
+
+def fit_trace(trace: Trace, method_name: str, settings, seed: int) -> FitResult:
+    """Run `method_name` on the trace with key PRNGKey(seed); wall time includes compiling."""
+    method = get(method_name)
+    start = time.perf_counter()
+    posterior = method.fit(trace, settings, jax.random.PRNGKey(seed))
+    wall = time.perf_counter() - start
+    record = {
+        "method": method_name,
+        "settings": _json_ready(dataclasses.asdict(settings)),
+        "seed": seed,
+        "wall_time_s": wall,
+        **summarize(posterior, trace),
+    }
+    return FitResult(posterior, record)
+
+
+def _json_ready(value):
+    """Tuples become lists, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_idata(posterior: Posterior, path: str | os.PathLike) -> Path:
+    """Write the posterior's raw draws as ArviZ InferenceData (NetCDF), atomically."""
+    with warnings.catch_warnings():  # arviz announces its 1.0 refactor on import
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+
+    if not posterior.draws:
+        raise ViOdError(f"method {posterior.method} keeps no posterior draws to write")
+    draws = {name: np.asarray(a) for name, a in posterior.draws.items()}
+    dims = {"eps": ["eps_name"], "roles": ["agent"]}
+    coords = {"eps_name": list(EPS_NAMES)}
+    if "roles" in draws:
+        coords["agent"] = np.arange(draws["roles"].shape[-1])
+    idata = az.from_dict(
+        posterior=draws,
+        coords=coords,
+        dims={k: v for k, v in dims.items() if k in draws},
+        attrs={"method": posterior.method},
+    )
+    return atomic_write(path, idata.to_netcdf)
+
+
+def write_json(record: dict, path: str | os.PathLike) -> Path:
+    """Write a fit record as JSON, atomically (temp file + rename)."""
+    text = json.dumps(record, indent=2, allow_nan=True)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

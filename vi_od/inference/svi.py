@@ -1,0 +1,282 @@
+"""SVI on the relaxed PGABM: mean-field normal and block neural autoregressive flow guides.
+
+Paper section 4: AutoNormal with Adam 0.01 for 20000 steps, AutoBNAFNormal (2 flows,
+hidden factors [8, 8]) with Adam 0.01 for 10000 steps; estimates from 200 guide samples.
+
+The loop runs compiled, in chunks of a jitted `lax.scan` over `SVI.update`, with a progress
+bar between chunks. numpyro sets a guide up by running the model; done eagerly that is
+hundreds of tiny compilations, so every compiled function below builds its own SVI inside
+the trace and the set-up costs one program per (guide, trace shape). The likelihood is read
+from `likelihood_table`, whose shape depends on N only: traces of equal N share programs.
+Independent restarts run in the same program (side by side for the normal guide, one
+after the other for flows) and the best final ELBO is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoNormal
+from numpyro.optim import Adam
+
+from vi_od.data.trace import Trace
+from vi_od.errors import ViOdError
+from vi_od.inference import Method
+from vi_od.inference import require_setting as _require
+from vi_od.inference.flows import FastAutoBNAFNormal
+from vi_od.inference.posterior import Posterior, label_switched, make_posterior
+from vi_od.models.bcm_roles import eps_from_theta
+from vi_od.models.bcm_roles.relaxed import LikelihoodTable, interactions, likelihood_table
+from vi_od.models.bcm_roles.relaxed import relaxed_pgabm as model
+from vi_od.progress import task
+
+CHUNK = 500  # steps per compiled chunk: the progress bar moves between chunks
+# Programs that run once (initialisation, sampling) take milliseconds at any optimisation
+# level, but LLVM's full optimisation of them costs seconds of compiling.
+RUN_ONCE = {"xla_backend_optimization_level": 0}
+FINAL_SHARE = 0.05  # final loss = mean of the last 5% of the losses (the ELBO estimate)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class NormalSettings:
+    """svi-normal: steps of Adam(lr) on the ELBO of AutoNormal; conf/method/svi-normal.yaml."""
+
+    steps: int = 20000
+    lr: float = 0.01
+    temperature: float = 0.1  # Gumbel-Softmax temperature of the relaxed roles
+    num_samples: int = 200  # guide samples behind the estimates
+    restarts: int = 1  # independent initialisations; the best final ELBO is kept
+    temperature_start: float | None = None  # anneal from it to `temperature` (None: constant)
+
+    def validate(self):
+        """Raise ViOdError naming the first bad key; lists become tuples (hashable)."""
+        _require(_is_int(self.steps) and self.steps >= 1, "steps", self.steps, "an integer >= 1")
+        for key in ("lr", "temperature"):
+            value = getattr(self, key)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            _require(ok and np.isfinite(value), key, value, "a number > 0")
+        for key in ("num_samples", "restarts"):
+            value = getattr(self, key)
+            _require(_is_int(value) and value >= 1, key, value, "an integer >= 1")
+        start = self.temperature_start
+        ok = start is None or (isinstance(start, (int, float)) and not isinstance(start, bool))
+        _require(ok and (start is None or start > 0), "temperature_start", start, "null or > 0")
+        return self
+
+    def temperatures(self) -> np.ndarray:
+        """The temperature of every step: constant, or annealed from temperature_start.
+
+        Geometric over the first half of the steps, then constant: the final ELBO, kept and
+        compared between restarts, is the one at the target temperature.
+        """
+        if self.temperature_start is None:
+            return np.full(self.steps, self.temperature, np.float32)
+        ramp = np.minimum(np.arange(self.steps) / max(1, self.steps // 2), 1.0)
+        ratio = self.temperature / self.temperature_start
+        return (self.temperature_start * ratio**ramp).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FlowSettings(NormalSettings):
+    """svi-nf: AutoBNAFNormal with num_flows flows of hidden_factors; conf/method/svi-nf.yaml."""
+
+    steps: int = 10000
+    num_flows: int = 2
+    hidden_factors: tuple[int, ...] = (8, 8)
+
+    def validate(self):
+        super().validate()
+        flows = self.num_flows
+        _require(_is_int(flows) and flows >= 1, "num_flows", flows, "an integer >= 1")
+        factors = self.hidden_factors
+        ok = isinstance(factors, (list, tuple)) and len(factors) >= 1
+        ok = ok and all(_is_int(f) and f >= 1 for f in factors)
+        _require(ok, "hidden_factors", factors, "a non-empty list of integers >= 1")
+        return dataclasses.replace(self, hidden_factors=tuple(factors))
+
+
+class Guide(NamedTuple):
+    """What the compiled functions need to rebuild the same guide: hashable, static under jit."""
+
+    kind: str  # "normal" | "bnaf"
+    num_flows: int = 0
+    hidden_factors: tuple[int, ...] = ()
+
+
+def _guide(settings: NormalSettings) -> Guide:
+    if isinstance(settings, FlowSettings):
+        return Guide("bnaf", settings.num_flows, settings.hidden_factors)
+    return Guide("normal")
+
+
+def _svi(guide: Guide, lr=0.01) -> SVI:
+    """A fresh SVI for the relaxed PGABM (model arguments: data, temperature).
+
+    lr may be traced: a new learning rate does not compile anew.
+    """
+    if guide.kind == "bnaf":
+        auto = FastAutoBNAFNormal(
+            model, num_flows=guide.num_flows, hidden_factors=list(guide.hidden_factors)
+        )
+    else:
+        auto = AutoNormal(model)
+    return SVI(model, auto, Adam(lr), Trace_ELBO())
+
+
+def _ready(guide: Guide, data: LikelihoodTable, temperature, lr=0.01) -> SVI:
+    """An SVI whose guide and parameter constraints are set up; its init is dead code."""
+    svi = _svi(guide, lr)
+    svi.init(jax.random.PRNGKey(0), data, temperature)
+    return svi
+
+
+@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
+    """One SVI state per key, stacked on a leading restart axis."""
+    svi = _svi(guide)
+    return jax.vmap(lambda key: svi.init(key, data, temperature))(keys)
+
+
+@partial(jax.jit, static_argnums=(0, 1), donate_argnums=2)
+def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperatures, lr, n_active):
+    """`length` SVI steps of every restart at the given temperatures (length,); steps from
+    `n_active` on leave the state as is.
+
+    Masking the tail keeps one chunk length, so the last, shorter chunk does not re-trace.
+    The states are donated: a flow's parameters and Adam moments are not copied per chunk.
+    """
+    svi = _ready(guide, data, temperatures[0], lr)
+
+    def step(state, inputs):
+        i, temperature = inputs
+        update = lambda state: svi.update(state, data, temperature)
+        return jax.lax.cond(i < n_active, update, lambda state: (state, jnp.float32(0)), state)
+
+    scan = lambda state: jax.lax.scan(step, state, (jnp.arange(length), temperatures))
+    if guide.kind == "normal":  # O(N) per step: restarts side by side cost almost nothing
+        return jax.vmap(scan)(states)
+    return jax.lax.map(scan, states)  # flows: batched weights would slow every matrix op
+
+
+@partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
+def _draw(guide: Guide, num_samples: int, key, state, data: LikelihoodTable, temperature):
+    """Guide samples of eps (S, 4) and of the relaxed roles (S, N) at one state.
+
+    One sample at a time (lax.map): a batch of flow samples would hold S copies of every
+    layer's per-block intermediates.
+    """
+    svi = _ready(guide, data, temperature)
+    params = svi.get_params(state)
+    draw = lambda k: svi.guide.sample_posterior(k, params, data, temperature)
+    latent = jax.lax.map(draw, jax.random.split(key, num_samples))
+    return eps_from_theta(latent["theta"][:, :4]), latent["roles"]
+
+
+class Run(NamedTuple):
+    """Optimised states of every restart and their losses (restart, step)."""
+
+    states: object
+    losses: np.ndarray
+
+
+def optimise(
+    guide: Guide,
+    data: LikelihoodTable,
+    temperatures: np.ndarray,
+    lr: float,
+    keys,
+    *,
+    chunk: int = CHUNK,
+    description: str = "SVI",
+) -> Run:
+    """Run one SVI step per temperature from one initialisation per key, in compiled chunks.
+
+    Raises ViOdError when every restart's loss has become NaN or infinite.
+    """
+    steps, lr = len(temperatures), jnp.float32(lr)
+    states = _init(guide, keys, data, jnp.float32(temperatures[-1]))
+    length = min(chunk, steps)
+    padded = np.concatenate([temperatures, np.full(length, temperatures[-1], np.float32)])
+    losses = []
+    with task(description, total=steps) as advance:
+        for start in range(0, steps, length):
+            n = min(length, steps - start)
+            chunk_temperatures = jnp.asarray(padded[start : start + length])
+            states, chunk_losses = _chunk(guide, length, states, data, chunk_temperatures, lr, n)
+            chunk_losses = np.asarray(chunk_losses)[:, :n]
+            losses.append(chunk_losses)
+            _stop_if_diverged(np.concatenate(losses, axis=1))
+            advance(n, loss=float(np.nanmin(chunk_losses[:, -1])))
+    return Run(states, np.concatenate(losses, axis=1))
+
+
+def _stop_if_diverged(losses: np.ndarray) -> None:
+    """NaN or infinite loss in every restart: stop and say at which step it happened."""
+    bad = ~np.isfinite(losses)
+    if bad.any(axis=1).all():
+        step = int(bad.argmax(axis=1).min()) + 1
+        raise ViOdError(f"loss became NaN at step {step}; try a smaller method.lr")
+
+
+def final_losses(losses: np.ndarray) -> np.ndarray:
+    """Per restart, the mean of the last FINAL_SHARE of the losses (inf once diverged)."""
+    tail = max(1, int(round(losses.shape[1] * FINAL_SHARE)))
+    final = losses[:, -tail:].mean(axis=1)
+    return np.where(np.isfinite(losses).all(axis=1), final, np.inf)
+
+
+def fit(trace: Trace, settings: NormalSettings, key, *, name: str, chunk: int = CHUNK):
+    """Fit a trace by SVI; estimates from `num_samples` draws of the best restart's guide."""
+    data = likelihood_table(interactions(trace))
+    guide = _guide(settings)
+    k_init, k_draw = jax.random.split(key)
+    run = optimise(
+        guide,
+        data,
+        settings.temperatures(),
+        settings.lr,
+        jax.random.split(k_init, settings.restarts),
+        chunk=chunk,
+        description=name,
+    )
+    final = final_losses(run.losses)
+    best = int(np.argmin(final))
+    state = jax.tree.map(lambda x: x[best], run.states)
+    eps, roles = _draw(
+        guide, settings.num_samples, k_draw, state, data, jnp.float32(settings.temperature)
+    )
+    return _posterior(name, np.asarray(eps), np.asarray(roles), final, best, settings.steps)
+
+
+def _posterior(name, eps, roles, final, best, steps) -> Posterior:
+    """Estimates as in the paper; raw draws (1 chain) follow the same label switch."""
+    p_leader = roles.mean(axis=0)
+    if label_switched(p_leader):
+        roles = 1.0 - roles
+    info = {
+        "steps": steps,
+        "final_loss": float(final[best]),
+        "restarts": len(final),
+        "best_restart": best,
+        "restart_final_losses": [float(x) if np.isfinite(x) else None for x in final],
+    }
+    post = make_posterior(name, eps, p_leader, roles.std(axis=0), info)
+    draws = {"eps": post.eps_samples[None], "roles": roles[None]}
+    return dataclasses.replace(post, draws=draws)
+
+
+METHODS = {
+    "svi-normal": Method("svi-normal", partial(fit, name="svi-normal"), NormalSettings),
+    "svi-nf": Method("svi-nf", partial(fit, name="svi-nf"), FlowSettings),
+}

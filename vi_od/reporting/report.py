@@ -1,0 +1,77 @@
+"""The summary table of a results folder, per method, beside the paper's numbers on the same cells.
+
+`report_table` is the numbers (a DataFrame, one row per method); `to_markdown` and `to_rich`
+render it with every metric as "ours / paper".
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+from vi_od.reporting.summary import method_order, side_by_side
+
+COUNTS = ("ok", "timeout", "error")
+# (column, header, format) of each metric.
+METRICS = (
+    ("rmse_eps", "eps RMSE", "{:.3f}"),
+    ("role_error_rate", "role error", "{:.3f}"),
+    ("perfect_roles", "perfect roles", "{:.2f}"),
+    ("median_wall_s", "median time (s)", "{:.1f}"),
+)
+NOTE = (
+    "Under each method, the paper's own runs (packaged per-run results) on the same "
+    "(N, T, n_leaders) cells; its times are on the authors' hardware, 8 jobs in parallel. "
+    "Accuracy and time use finished runs (status ok) only; — means no runs."
+)
+
+
+def report_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method: runs by status, mean eps RMSE, mean role error, perfect share, median time.
+
+    The paper's numbers for the same cells are the paper_* columns (paper_ok = its runs).
+    """
+    table = side_by_side(runs)
+    return table.loc[method_order(runs)]
+
+
+def _number(value: float, fmt: str) -> str:
+    """One number, or a dash where there is none."""
+    return "—" if pd.isna(value) else fmt.format(value)
+
+
+def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str]]]]:
+    """Header, and per method two text rows: ours, and the paper's on the same cells."""
+    header = ["method", *COUNTS, *(title for _, title, _ in METRICS)]
+    body = []
+    for method, r in table.iterrows():
+        ours = [str(method), *(str(int(r[c])) for c in COUNTS)]
+        ours += [_number(r[col], fmt) for col, _, fmt in METRICS]
+        paper = ["paper", str(0 if pd.isna(r["paper_ok"]) else int(r["paper_ok"])), "", ""]
+        paper += [_number(r[f"paper_{col}"], fmt) for col, _, fmt in METRICS]
+        body.append((ours, paper))
+    return header, body
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The table as GitHub Markdown, followed by a note on what the numbers are."""
+    header, body = rows(table)
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = [header, align]
+    for ours, paper in body:
+        lines += [ours, [f"*{paper[0]}*", *paper[1:]]]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + f"\n\n{NOTE}\n"
+
+
+def to_rich(table: pd.DataFrame, title: str = "") -> Table:
+    """The table for the terminal, the paper's rows dimmed."""
+    header, body = rows(table)
+    out = Table(title=title or None, caption=NOTE, caption_justify="left")
+    names = max((len(ours[0]) for ours, _ in body), default=6)
+    out.add_column(header[0], min_width=names, no_wrap=True)
+    for name in header[1:]:
+        out.add_column(name, justify="right")
+    for ours, paper in body:
+        out.add_row(*ours)
+        out.add_row(*paper, style="dim", end_section=True)
+    return out

@@ -1,0 +1,68 @@
+"""Per-method summaries of run tables (ours or the paper's), side by side on the same cells.
+
+The paper's own per-run results ship as vi_od/reporting/paper_runs.csv (734 runs from the
+paper's repository); its column names are the ones our results use.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+CELL = ["N", "T", "n_leaders"]
+# Known methods keep this order in tables and figures; methods new to vi-od follow, sorted.
+KNOWN_METHODS = ("svi-normal", "svi-nf", "svi-marginal", "nuts", "nuts-marginal", "abc")
+
+
+def method_order(runs: pd.DataFrame) -> list[str]:
+    """Methods present in a run table: the known ones in their usual order, then the rest."""
+    present = set(runs["method"].dropna().astype(str))
+    return [m for m in KNOWN_METHODS if m in present] + sorted(present - set(KNOWN_METHODS))
+
+
+def paper_runs() -> pd.DataFrame:
+    """The paper's published per-run results, one row per (method, cell, rep)."""
+    with resources.files("vi_od.reporting").joinpath("paper_runs.csv").open() as f:
+        df = pd.read_csv(f)
+    df["status"] = "ok"
+    df["perfect_roles"] = df["role_error_rate"] == 0
+    return df
+
+
+def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method: runs by status, mean eps RMSE, mean role error, perfect share, median time.
+
+    Accuracy columns use the runs with status ok only.
+    """
+    runs = runs.copy()
+    if "status" not in runs:
+        runs["status"] = "ok"
+    if "perfect_roles" not in runs:
+        runs["perfect_roles"] = runs["role_error_rate"] == 0
+    runs["perfect_roles"] = runs["perfect_roles"].astype(float)  # bools with None on failed rows
+    counts = runs.pivot_table(index="method", columns="status", values="N", aggfunc="size")
+    counts = counts.reindex(columns=["ok", "timeout", "error"], fill_value=0).fillna(0).astype(int)
+    ok = runs[runs["status"] == "ok"]
+    stats = ok.groupby("method").agg(
+        rmse_eps=("rmse_eps", "mean"),
+        role_error_rate=("role_error_rate", "mean"),
+        perfect_roles=("perfect_roles", "mean"),
+        median_wall_s=("wall_time_s", "median"),
+    )
+    return counts.join(stats, how="left")
+
+
+def paper_on_same_cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """The paper's runs restricted to the (N, T, n_leaders) cells present in `runs`."""
+    paper = paper_runs()
+    cells = runs[CELL].drop_duplicates()
+    return paper.merge(cells, on=CELL, how="inner")
+
+
+def side_by_side(runs: pd.DataFrame) -> pd.DataFrame:
+    """Our per-method summary next to the paper's on the same cells (columns prefixed paper_)."""
+    ours = method_summary(runs)
+    paper = method_summary(paper_on_same_cells(runs))
+    paper = paper[["ok", "rmse_eps", "role_error_rate", "perfect_roles", "median_wall_s"]]
+    return ours.join(paper.add_prefix("paper_"), how="left")
