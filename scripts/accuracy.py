@@ -28,8 +28,9 @@ import pandas as pd
 
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import summary as trace_summary
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
-from vi_od.inference.fitting import fit_trace
+from vi_od.inference.fitting import fit_observations
 from vi_od.models.bcm_roles import EPS_NAMES
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
@@ -83,7 +84,7 @@ def fit_row(method: str, settings, trace, seed: int) -> dict:
     """One fit as a results row (status error with the message when the fit fails)."""
     try:
         with quiet():
-            record = fit_trace(trace, method, settings, seed).record
+            record = fit_observations(to_observations(trace), method, settings, seed).record
     except ViOdError as exc:
         return {"status": "error", "error": str(exc)}
     m = record["metrics"]

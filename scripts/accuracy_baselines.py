@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from vi_od.config import settings_from_dict
+from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference.posterior import metrics
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
@@ -41,7 +42,7 @@ def run(N: int, T: int, p: float, method_name: str, overrides: dict) -> dict:
     settings = settings_from_dict(method.Settings, overrides.get(method_name, {}), "method")
     start = time.perf_counter()
     with quiet():
-        post = method.fit(trace, settings, jax.random.PRNGKey(seed))
+        post = method.fit(to_observations(trace), settings, jax.random.PRNGKey(seed))
     wall = time.perf_counter() - start
     return {"method": method_name, "N": N, "T": T, "leader_proportion": p,
             "n_leaders": int(trace.roles.sum()), "seed": seed, "status": "ok",

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vi_od.data.trace import to_observations
+
 GRID_N = (50, 100, 200, 400)
 GRID_T = (128, 512, 2048, 8192)
 GRID_P = (0.01, 0.02, 0.04, 0.1, 0.2)
@@ -61,7 +63,7 @@ def fit_row(method_name: str, overrides: dict, N: int, T: int, p: float, rep: in
     start = time.perf_counter()
     try:
         with quiet():
-            post = method.fit(trace, settings, jax.random.PRNGKey(fit_seed))
+            post = method.fit(to_observations(trace), settings, jax.random.PRNGKey(fit_seed))
     except Exception as exc:  # a failed fit is a row too
         return {**row, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
     row["wall_time_s"] = time.perf_counter() - start

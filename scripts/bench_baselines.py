@@ -19,6 +19,7 @@ import numpy as np
 from benchlib import write
 from numpyro.infer import NUTS
 
+from vi_od.data.trace import to_observations
 from vi_od.inference import abc, nuts
 from vi_od.models.bcm_roles.relaxed import interactions, log_likelihood
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
@@ -39,7 +40,7 @@ def wall(fn):
 
 def abc_rows():
     trace = trace_at(400, 2048)
-    obs = abc.observe(trace)
+    obs = abc.observe(to_observations(trace))
     rows = []
     for size in (250, 500, 1000, 2000, 4000):  # time per simulation and memory by chunk size
         keys = jax.random.split(jax.random.PRNGKey(0), size)
@@ -53,7 +54,7 @@ def abc_rows():
                      "xla_temp_MB": round(temp_mb, 1)})  # fmt: skip
     settings = abc.Settings()
     with quiet():
-        post, s = wall(lambda: abc.fit(trace, settings, jax.random.PRNGKey(1)))
+        post, s = wall(lambda: abc.fit(to_observations(trace), settings, jax.random.PRNGKey(1)))
     rows.append({"case": "abc fit (incl. compile)", "N": 400, "T": 2048,
                  "simulations": settings.simulations, "chunk_size": settings.chunk_size,
                  "wall_s": round(s, 1), "accepted": post.info["accepted"],
@@ -65,7 +66,7 @@ def nuts_rows():
     trace = trace_at(100, 512, seed=1)
     settings = nuts.Settings()
     with quiet():
-        post, s = wall(lambda: nuts.fit(trace, settings, jax.random.PRNGKey(0)))
+        post, s = wall(lambda: nuts.fit(to_observations(trace), settings, jax.random.PRNGKey(0)))
     info = post.info
     return [{"case": "nuts fit default (incl. compile)", "N": 100, "T": 512,
              "likelihood": settings.likelihood, "warmup": settings.warmup,
@@ -80,7 +81,7 @@ def nuts_rows():
 def per_leapfrog_s(trace, likelihood="table", chains=0, iterations=2):
     """Seconds per leapfrog step of NUTS on the relaxed model (tiny fixed step: full trees)."""
     settings = nuts.Settings(likelihood=likelihood)
-    model, args = nuts.model_and_args(trace, settings)
+    model, args = nuts.model_and_args(to_observations(trace), settings)
     kernel = NUTS(model, step_size=1e-5, adapt_step_size=False, adapt_mass_matrix=False)
     key = jax.random.PRNGKey(0)
     state = kernel.init(jax.random.split(key, chains) if chains else key, 0, model_args=args)
@@ -119,7 +120,7 @@ def paper_log_likelihood(eps_plus_v, eps_minus_v, data):
 
 def grad_s(trace, likelihood, steps=50):
     """Seconds per value-and-gradient of the likelihood in eps and roles (inside a scan)."""
-    data = interactions(trace)
+    data = interactions(to_observations(trace))
 
     def f(eps, roles):
         r = roles[data.receiver]

@@ -19,6 +19,7 @@ import numpyro.distributions as dist
 from benchlib import write
 from numpyro.infer.util import log_density
 
+from vi_od.data.trace import to_observations
 from vi_od.models.bcm_roles.collapsed import (
     Grouped,
     _role_log_prior,
@@ -92,8 +93,8 @@ def enumeration(p, g: Grouped):
 
 
 def gradient_rows(trace) -> list[dict]:
-    g = group_by_receiver(trace)
-    flat = interactions(trace)
+    g = group_by_receiver(to_observations(trace))
+    flat = interactions(to_observations(trace))
     variants = {
         "segment sum, autodiff": (segment_sum, flat),
         "padded (N, K), autodiff": (padded_autodiff, g),
@@ -142,7 +143,7 @@ method = get("{method}")
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 start, start_cpu = time.perf_counter(), cpu()
 with quiet():
-    post = method.fit(trace, method.Settings().validate(), jax.random.PRNGKey(0))
+    post = method.fit(to_observations(trace), method.Settings().validate(), jax.random.PRNGKey(0))
 wall, cpu_s = time.perf_counter() - start, cpu() - start_cpu
 record = {{"wall": wall, "cpu": cpu_s, "metrics": metrics(post, trace), "info": post.info}}
 print(json.dumps(record))

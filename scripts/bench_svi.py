@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 from benchlib import write
 
+from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference import svi as svi_method
-from vi_od.inference.fitting import fit_trace
+from vi_od.inference.fitting import fit_observations
 from vi_od.models.bcm_roles.relaxed import interactions, likelihood_table
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
@@ -31,7 +32,7 @@ def per_step(method: str, trace, length: int = 200) -> float:
     """Seconds per SVI step of a compiled chunk (after a first, compiling call)."""
     settings = get(method).Settings().validate()
     guide = svi_method._guide(settings)
-    data = likelihood_table(interactions(trace))
+    data = likelihood_table(interactions(to_observations(trace)))
     temperature, lr = jnp.float32(settings.temperature), jnp.float32(settings.lr)
     states = svi_method._init(guide, jax.random.split(jax.random.PRNGKey(0), 1), data, temperature)
     temperatures = jnp.full(length, temperature)
@@ -47,7 +48,7 @@ def case(method: str, N: int, T: int, target: float) -> dict:
     trace = simulate_trace(SimulatorSettings(N=N, T=T, leader_proportion=0.1), seed=0)
     settings = get(method).Settings().validate()
     with quiet():
-        record = fit_trace(trace, method, settings, seed=0).record
+        record = fit_observations(to_observations(trace), method, settings, seed=0).record
     return {
         "case": method, "N": N, "T": T, "steps": settings.steps,
         "wall_time_s": round(record["wall_time_s"], 2), "target_s": target,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vi_od.data.trace import load as load_trace
+from vi_od.data.trace import to_observations
 from vi_od.experiments.results import load
 from vi_od.models.bcm_roles.collapsed import group_by_receiver, leader_probability
 from vi_od.reporting.summary import CELL, paper_runs
@@ -45,7 +46,11 @@ def oracle(traces: Path) -> pd.DataFrame:
     for path in sorted(traces.glob("*.npz")):
         trace = load_trace(path)
         pi = jnp.asarray(trace.roles.mean(), jnp.float32)
-        p = np.asarray(leader_probability(jnp.asarray(trace.eps), pi, group_by_receiver(trace)))
+        p = np.asarray(
+            leader_probability(
+                jnp.asarray(trace.eps), pi, group_by_receiver(to_observations(trace))
+            )
+        )
         wrong = (p > 0.5) != trace.roles.astype(bool)
         shared = int(trace.eps[0] == trace.eps[1]) + int(trace.eps[2] == trace.eps[3])
         rows.append({"N": trace.N, "T": trace.T, "shared_thresholds": shared,

@@ -16,7 +16,6 @@ def small_trace():
     return simulate_trace(SimulatorSettings(N=30, T=200, leader_proportion=0.1), seed=0)
 
 
-
 EST = ("est_eps_plus_F", "est_eps_plus_L", "est_eps_minus_F", "est_eps_minus_L")
 
 

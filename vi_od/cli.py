@@ -257,14 +257,14 @@ def fit(
 
     Example: vi-od fit trace.npz --method svi-nf method.steps=5000 --out fit.json
     """
-    from vi_od.inference.fitting import fit_trace, save_idata, write_json
+    from vi_od.inference.fitting import fit_observations, save_idata, write_json
 
     with user_errors():
         cfg = compose_config([*(overrides or []), *([f"method={method}"] if method else [])])
         chosen, settings = method_settings(cfg)
         trace = trace_io.load(trace_path)
         seed = cfg.seed if seed is None else seed
-        result = fit_trace(trace, chosen.name, settings, seed)
+        result = fit_observations(trace_io.to_observations(trace), chosen.name, settings, seed)
         print_fit(result.record, trace)
         if out is not None:
             write_json(result.record, out)

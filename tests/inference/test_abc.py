@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vi_od.config import compose_config, method_settings
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.abc import (
@@ -43,7 +44,7 @@ def test_the_truths_own_simulation_is_at_distance_zero_and_accepted(tiny_trace):
     # must replay them exactly, so the summaries agree on every step.
     out_key = split_simulation_key(jax.random.PRNGKey(SEED))[3]
     eps, roles, out_keys = batch_with_truth(tiny_trace, 64, 17, out_key)
-    d = np.asarray(distances(eps, roles, out_keys, observe(tiny_trace)))
+    d = np.asarray(distances(eps, roles, out_keys, observe(to_observations(tiny_trace))))
     assert d[17] == 0.0
     assert (np.delete(d, 17) > 0).all()
     keep, kept_closest = select(d, threshold=0.5, min_accepted=1)
@@ -51,13 +52,17 @@ def test_the_truths_own_simulation_is_at_distance_zero_and_accepted(tiny_trace):
 
     # the same truth with another outcome key is not a replay: distance > 0
     other = out_keys.at[17].set(jax.random.PRNGKey(123))
-    assert float(distances(eps, roles, other, observe(tiny_trace))[17]) > 0
+    assert float(distances(eps, roles, other, observe(to_observations(tiny_trace)))[17]) > 0
 
 
 def test_chunked_equals_unchunked(tiny_trace):
     key = jax.random.PRNGKey(5)
-    whole = fit(tiny_trace, Settings(simulations=300, chunk_size=300, min_accepted=20), key)
-    parts = fit(tiny_trace, Settings(simulations=300, chunk_size=70, min_accepted=20), key)
+    whole = fit(
+        to_observations(tiny_trace), Settings(simulations=300, chunk_size=300, min_accepted=20), key
+    )
+    parts = fit(
+        to_observations(tiny_trace), Settings(simulations=300, chunk_size=70, min_accepted=20), key
+    )
     np.testing.assert_array_equal(whole.eps_samples, parts.eps_samples)
     np.testing.assert_array_equal(whole.p_leader, parts.p_leader)
     assert whole.info == parts.info
@@ -65,7 +70,7 @@ def test_chunked_equals_unchunked(tiny_trace):
 
 def test_fewer_accepted_than_the_minimum_keeps_the_closest(tiny_trace):
     s = Settings(simulations=200, threshold_factor=1e-3, min_accepted=30, chunk_size=200)
-    post = fit(tiny_trace, s, jax.random.PRNGKey(2))
+    post = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(2))
     info = post.info
     assert info["accepted"] == 0 and info["kept_closest"] and info["kept"] == 30
     assert post.eps_samples.shape == (30, 4)
@@ -97,7 +102,7 @@ def test_recovers_eps_plus_follower_on_an_easy_trace():
     eps = (0.05, 0.05, 0.95, 0.95)
     trace = simulate_trace(SimulatorSettings(N=40, T=200, leader_proportion=0.05, eps=eps), 0)
     s = Settings(simulations=3000, threshold_factor=2.0, min_accepted=50, chunk_size=1000)
-    post = fit(trace, s, jax.random.PRNGKey(1))
+    post = fit(to_observations(trace), s, jax.random.PRNGKey(1))
     assert abs(post.eps_mean[0] - 0.05) < 0.1
     assert post.eps_std[0] < 0.1  # the prior's sd of eps+ is ~0.1
 

@@ -1,4 +1,4 @@
-"""fit_trace: the timed run and its JSON-ready record; ArviZ draws."""
+"""fit_observations: the timed run and its JSON-ready record; ArviZ draws."""
 
 import dataclasses
 import json
@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.fitting import fit_trace, save_idata, write_json
+from vi_od.inference.fitting import fit_observations, save_idata, write_json
 from vi_od.models.bcm_roles import EPS_NAMES
 from vi_od.progress import quiet
 
@@ -18,7 +19,7 @@ from vi_od.progress import quiet
 def short_fit(small_trace):
     settings = get("svi-normal").Settings(steps=300).validate()
     with quiet():
-        return fit_trace(small_trace, "svi-normal", settings, seed=5)
+        return fit_observations(to_observations(small_trace), "svi-normal", settings, seed=5)
 
 
 def test_record_has_the_fit_output_keys(short_fit, small_trace):
@@ -35,7 +36,9 @@ def test_record_has_the_fit_output_keys(short_fit, small_trace):
 
 def test_same_seed_same_estimates(short_fit, small_trace):
     with quiet():
-        again = fit_trace(small_trace, "svi-normal", get("svi-normal").Settings(steps=300), 5)
+        again = fit_observations(
+            to_observations(small_trace), "svi-normal", get("svi-normal").Settings(steps=300), 5
+        )
     assert again.record["eps_mean"] == short_fit.record["eps_mean"]
     assert again.record["p_leader"] == short_fit.record["p_leader"]
 
@@ -43,7 +46,9 @@ def test_same_seed_same_estimates(short_fit, small_trace):
 def test_trace_without_truth_has_no_metrics(small_trace):
     mine = dataclasses.replace(small_trace, roles=None, eps=None)
     with quiet():
-        result = fit_trace(mine, "svi-normal", get("svi-normal").Settings(steps=300), 5)
+        result = fit_observations(
+            to_observations(mine), "svi-normal", get("svi-normal").Settings(steps=300), 5
+        )
     assert "metrics" not in result.record and len(result.record["p_leader"]) == mine.N
 
 

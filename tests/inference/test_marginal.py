@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from vi_od.config import compose_config, method_settings
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.marginal import NutsSettings, SviSettings, relabel
@@ -60,7 +61,7 @@ def test_svi_marginal_recovers_eps_pi_and_roles(small_trace):
     method = get("svi-marginal")
     settings = SviSettings(steps=1000, num_samples=300).validate()
     with quiet():
-        post = method.fit(small_trace, settings, jax.random.PRNGKey(0))
+        post = method.fit(to_observations(small_trace), settings, jax.random.PRNGKey(0))
     check_recovery(post, small_trace)
     assert post.info["steps"] == 1000 and np.isfinite(post.info["final_loss"])
     assert post.draws["eps"].shape == (1, 300, 4) and post.draws["pi"].shape == (1, 300)
@@ -70,7 +71,10 @@ def test_svi_marginal_recovers_eps_pi_and_roles(small_trace):
 def test_same_key_same_posterior(small_trace):
     settings = SviSettings(steps=100, num_samples=20).validate()
     with quiet():
-        a, b = (get("svi-marginal").fit(small_trace, settings, jax.random.PRNGKey(3)) for _ in "ab")
+        a, b = (
+            get("svi-marginal").fit(to_observations(small_trace), settings, jax.random.PRNGKey(3))
+            for _ in "ab"
+        )
     np.testing.assert_array_equal(a.eps_samples, b.eps_samples)
     np.testing.assert_array_equal(a.p_leader, b.p_leader)
 
@@ -79,7 +83,7 @@ def test_nuts_marginal_recovers_eps_pi_and_roles_with_diagnostics(small_trace):
     method = get("nuts-marginal")
     settings = NutsSettings(warmup=200, samples=200, chains=2).validate()
     with quiet():
-        post = method.fit(small_trace, settings, jax.random.PRNGKey(1))
+        post = method.fit(to_observations(small_trace), settings, jax.random.PRNGKey(1))
     check_recovery(post, small_trace)
     assert post.draws["eps"].shape == (2, 200, 4)
     assert set(post.info["r_hat"]) == {"eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L",
@@ -92,7 +96,9 @@ def test_nuts_marginal_recovers_eps_pi_and_roles_with_diagnostics(small_trace):
 def test_fixed_pi_is_used_as_given(small_trace):
     settings = NutsSettings(warmup=100, samples=100, pi_fixed=0.1).validate()
     with quiet():
-        post = get("nuts-marginal").fit(small_trace, settings, jax.random.PRNGKey(0))
+        post = get("nuts-marginal").fit(
+            to_observations(small_trace), settings, jax.random.PRNGKey(0)
+        )
     np.testing.assert_allclose(post.draws["pi"], 0.1, rtol=1e-6)
     assert post.info["leader_proportion"] == pytest.approx(0.1)
     assert "pi" not in post.info["r_hat"]  # a constant has no r_hat
@@ -102,4 +108,4 @@ def test_fixed_pi_is_used_as_given(small_trace):
 def test_diverging_svi_is_a_one_line_error(small_trace):
     settings = SviSettings(steps=100, lr=1e4, lr_decay=1.0, num_samples=10).validate()
     with quiet(), pytest.raises(ViOdError, match="method.lr"):
-        get("svi-marginal").fit(small_trace, settings, jax.random.PRNGKey(0))
+        get("svi-marginal").fit(to_observations(small_trace), settings, jax.random.PRNGKey(0))

@@ -7,6 +7,7 @@ import pytest
 from numpyro.infer.util import log_density
 
 from vi_od.config import compose_config, method_settings
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.nuts import Settings, align_chains, fit, model_and_args, thin
@@ -18,7 +19,7 @@ from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 @pytest.fixture(scope="module")
 def short_run(small_trace):
     settings = Settings(warmup=200, samples=200, num_samples=100)
-    return fit(small_trace, settings, jax.random.PRNGKey(0))
+    return fit(to_observations(small_trace), settings, jax.random.PRNGKey(0))
 
 
 def test_recovers_eps_and_roles_on_a_small_trace(short_run, small_trace):
@@ -51,15 +52,15 @@ def tiny_trace():
 
 def test_same_key_same_draws(tiny_trace):
     s = Settings(warmup=10, samples=10, num_samples=10, max_tree_depth=4, likelihood="exact")
-    a = fit(tiny_trace, s, jax.random.PRNGKey(3))
-    b = fit(tiny_trace, s, jax.random.PRNGKey(3))
+    a = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
+    b = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
     np.testing.assert_array_equal(a.draws["eps"], b.draws["eps"])
     np.testing.assert_array_equal(a.p_leader, b.p_leader)
 
 
 def test_two_vectorized_chains(tiny_trace):
     s = Settings(warmup=10, samples=10, chains=2, num_samples=20, max_tree_depth=4)
-    post = fit(tiny_trace, s, jax.random.PRNGKey(3))
+    post = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
     assert post.draws["eps"].shape == (2, 10, 4) and post.info["chains"] == 2
     assert not np.array_equal(post.draws["eps"][0], post.draws["eps"][1])
     assert post.eps_samples.shape == (20, 4)
@@ -67,8 +68,12 @@ def test_two_vectorized_chains(tiny_trace):
 
 def test_tabulated_and_exact_models_have_the_same_density(small_trace):
     # NUTS only sees the log density: compare it (and its gradient) at random points.
-    table_model, table_args = model_and_args(small_trace, Settings(likelihood="table"))
-    exact_model, exact_args = model_and_args(small_trace, Settings(likelihood="exact"))
+    table_model, table_args = model_and_args(
+        to_observations(small_trace), Settings(likelihood="table")
+    )
+    exact_model, exact_args = model_and_args(
+        to_observations(small_trace), Settings(likelihood="exact")
+    )
     density = lambda model, args: lambda z: log_density(model, args, {}, z)[0]
     rng = np.random.default_rng(0)
     for _ in range(3):

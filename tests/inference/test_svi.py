@@ -9,7 +9,7 @@ import pytest
 from numpyro.nn.block_neural_arn import BlockMaskedDense, BlockNeuralAutoregressiveNN
 
 from vi_od.config import compose_config, method_settings
-from vi_od.data.trace import Trace
+from vi_od.data.trace import Trace, to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference import svi as svi_method
@@ -32,11 +32,13 @@ def recovery_trace():
 def fit(trace, name, seed=0, **settings):
     method = get(name)
     with quiet():
-        return method.fit(trace, method.Settings(**settings).validate(), jax.random.PRNGKey(seed))
+        return method.fit(
+            to_observations(trace), method.Settings(**settings).validate(), jax.random.PRNGKey(seed)
+        )
 
 
 def test_table_matches_the_sum_over_interactions(small_trace):
-    data = interactions(small_trace)
+    data = interactions(to_observations(small_trace))
     table = likelihood_table(data)
     rng = np.random.default_rng(0)
     value_and_grad = jax.value_and_grad(log_likelihood_agents, argnums=(0, 1))
@@ -62,7 +64,7 @@ def first_steps(trace, T):
 
 
 def table_shapes(trace):
-    data = interactions(trace)
+    data = interactions(to_observations(trace))
     table = jax.eval_shape(lambda: likelihood_table(data))
     return tuple(x.shape for x in jax.tree.leaves(table))
 
@@ -133,7 +135,9 @@ def test_same_key_same_result_for_any_chunk_size(recovery_trace):
     settings = get("svi-normal").Settings(steps=600).validate()
     before = svi_method._chunk._cache_size()
     runs = [
-        svi_method.fit(recovery_trace, settings, jax.random.PRNGKey(3), name="n", chunk=chunk)
+        svi_method.fit(
+            to_observations(recovery_trace), settings, jax.random.PRNGKey(3), name="n", chunk=chunk
+        )
         for chunk in (250, 250, 600)
     ]
     np.testing.assert_allclose(runs[0].eps_samples, runs[2].eps_samples, rtol=1e-5)

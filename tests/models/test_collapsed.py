@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles.collapsed import (
     collapsed_log_likelihood,
@@ -27,7 +28,7 @@ def tiny_trace():
 
 def brute_force(trace, eps, pi):
     """log p(s, r | eps, pi) for each of the 2^N role vectors r, from the paper's likelihood."""
-    flat = interactions(trace)
+    flat = interactions(to_observations(trace))
     flat = flat._replace(**{k: getattr(flat, k).astype(jnp.float64)
                             for k in ("abs_diff", "s_plus", "s_minus")})  # fmt: skip
     eps = jnp.asarray(eps, jnp.float64)
@@ -47,10 +48,12 @@ def test_collapsed_likelihood_equals_enumeration_of_all_role_vectors(tiny_trace)
     with jax.enable_x64(True):
         _, joints = brute_force(tiny_trace, EPS, PI)
         expected = jax.nn.logsumexp(joints)
-        data = group_by_receiver(tiny_trace, jnp.float64)
+        data = group_by_receiver(to_observations(tiny_trace), jnp.float64)
         got = collapsed_log_likelihood(jnp.array(EPS, jnp.float64), jnp.float64(PI), data)
         np.testing.assert_allclose(got, expected, rtol=1e-12)
-    got32 = collapsed_log_likelihood(jnp.array(EPS), jnp.float32(PI), group_by_receiver(tiny_trace))
+    got32 = collapsed_log_likelihood(
+        jnp.array(EPS), jnp.float32(PI), group_by_receiver(to_observations(tiny_trace))
+    )
     np.testing.assert_allclose(got32, expected, rtol=1e-5)  # float32 round-off over 100 terms
 
 
@@ -59,7 +62,7 @@ def test_role_posterior_is_bayes_rule_over_role_vectors(tiny_trace):
         roles, joints = brute_force(tiny_trace, EPS, PI)
         weights = jnp.exp(joints - jax.nn.logsumexp(joints))
         expected = weights @ roles  # P(r_v = 1 | s) summed over all role vectors
-        data = group_by_receiver(tiny_trace, jnp.float64)
+        data = group_by_receiver(to_observations(tiny_trace), jnp.float64)
         got = leader_probability(jnp.array(EPS, jnp.float64), jnp.float64(PI), data)
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
         assert 0.1 < float(expected.max()) < 0.9  # some roles are still uncertain
@@ -67,7 +70,7 @@ def test_role_posterior_is_bayes_rule_over_role_vectors(tiny_trace):
 
 def test_hand_written_derivative_matches_autodiff_of_enumeration(tiny_trace):
     with jax.enable_x64(True):
-        data = group_by_receiver(tiny_trace, jnp.float64)
+        data = group_by_receiver(to_observations(tiny_trace), jnp.float64)
         brute = lambda e, p: jax.nn.logsumexp(brute_force(tiny_trace, e, p)[1])
         args = (jnp.array(EPS, jnp.float64), jnp.float64(PI))
         expected = jax.grad(brute, argnums=(0, 1))(*args)
@@ -77,7 +80,7 @@ def test_hand_written_derivative_matches_autodiff_of_enumeration(tiny_trace):
 
 
 def test_grouping_keeps_every_interaction_once(small_trace):
-    data = group_by_receiver(small_trace)
+    data = group_by_receiver(to_observations(small_trace))
     counts = np.bincount(small_trace.v.ravel(), minlength=small_trace.N)
     np.testing.assert_array_equal(np.asarray(data.mask).sum(axis=1), counts)
     K = data.abs_diff.shape[1]
@@ -95,7 +98,7 @@ def test_trace_without_interactions_is_an_error(small_trace):
 
     empty = replace(small_trace, u=small_trace.u[:, :0], v=small_trace.v[:, :0])
     with pytest.raises(ViOdError, match="no interactions"):
-        group_by_receiver(empty)
+        group_by_receiver(to_observations(empty))
 
 
 def test_pi_prior_is_label_symmetric_and_close_to_beta_below_half():

@@ -140,9 +140,7 @@ def test_missing_or_empty_results_folder_is_one_line_exit_2(command, tmp_path):
     assert "no results in" in empty.stderr
 
 
-def test_figures_of_a_loaded_folder_match_the_frame_they_were_written_from(
-    results_frame, tmp_path
-):
+def test_figures_of_a_loaded_folder_match_the_frame_they_were_written_from(results_frame, tmp_path):
     for i, row in enumerate(results_frame.to_dict("records")):
         write_row(tmp_path / "runs", row | {"job_id": f"job{i:03d}"})
     loaded = load_results(tmp_path).sort_values("job_id", ignore_index=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vi_od.atomic import atomic_write
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles import EPS_NAMES
 
@@ -220,3 +221,31 @@ def summary(t: Trace) -> dict:
         out["abs_diff_eps_plus"] = float(abs(t.eps[0] - t.eps[1]))
         out["abs_diff_eps_minus"] = float(abs(t.eps[3] - t.eps[2]))
     return out
+
+
+def to_observations(t: Trace) -> Observations:
+    """The trace as one row per interaction (step index, u, v, both opinions, s+, s-).
+
+    The dense trace travels along (`Observations.trace`) for what needs every agent's
+    opinion at every step: ABC's re-simulation, trajectory plots, trace statistics.
+    """
+    steps, E = t.u.shape
+    rows = np.repeat(np.arange(steps), E)
+    u, v = t.u.ravel(), t.v.ravel()
+    return Observations(
+        time=rows.astype(np.int64),
+        sender=u.astype(np.int32),
+        receiver=v.astype(np.int32),
+        sender_opinion=t.X[rows, u].astype(np.float32),
+        receiver_opinion=t.X[rows, v].astype(np.float32),
+        s_plus=t.s_plus.ravel().astype(np.int8),
+        s_minus=t.s_minus.ravel().astype(np.int8),
+        agent_ids=np.arange(t.N),
+        rho=float(t.rho),
+        mu_plus=np.asarray(t.mu_plus, np.float32),
+        mu_minus=np.asarray(t.mu_minus, np.float32),
+        roles=t.roles,
+        eps=t.eps,
+        trace=t,
+        meta=t.meta,
+    )

@@ -259,13 +259,14 @@ def _experiment_trace(job: dict, results_dir: str):
 
 def _fit(job: dict, trace):
     """Fit the job's method to the trace with the job's settings and fit seed, quietly."""
+    from vi_od.data.trace import to_observations
     from vi_od.inference import get
-    from vi_od.inference.fitting import fit_trace
+    from vi_od.inference.fitting import fit_observations
     from vi_od.progress import quiet
 
     settings = get(job["method"]).Settings(**job["settings"]).validate()
     with quiet():
-        return fit_trace(trace, job["method"], settings, job["fit_seed"])
+        return fit_observations(to_observations(trace), job["method"], settings, job["fit_seed"])
 
 
 def main(argv: list[str] | None = None) -> None:

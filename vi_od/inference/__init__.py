@@ -1,8 +1,9 @@
 """Registry of inference methods: name -> Method(fit, Settings).
 
-Every method is `fit(trace, settings, key) -> Posterior` with a frozen, validated Settings
-dataclass whose fields are the keys of conf/method/<name>.yaml (minus `name`). Adding a
-method = a module exposing `METHODS` + its conf file + one entry in `_FAMILIES`.
+Every method is `fit(obs, settings, key) -> Posterior`, obs the flat table of interactions
+(vi_od.data.observations), with a frozen, validated Settings dataclass whose fields are the
+keys of conf/method/<name>.yaml (minus `name`). Adding a method = a module exposing
+`METHODS` + its conf file + one entry in `_FAMILIES`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Method(NamedTuple):
     """A registered method: its name, its fit function and its settings type."""
 
     name: str
-    fit: Callable[..., Any]  # (trace, settings, key) -> Posterior
+    fit: Callable[..., Any]  # (observations, settings, key) -> Posterior
     Settings: type
 
 

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
+from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.posterior import Posterior, make_posterior
@@ -65,8 +66,15 @@ class Observed(NamedTuple):
     summary: jax.Array  # (T-1, 2) numbers of positive and negative interactions per step
 
 
-def observe(trace: Trace) -> Observed:
-    """The observed trace as ABC sees it."""
+def observe(obs: Observations) -> Observed:
+    """The observations as ABC sees them: re-simulations need the dense trace's X0 and steps."""
+    trace = obs.trace
+    if trace is None:
+        raise ViOdError(
+            "abc re-simulates the dynamics step by step from every agent's initial opinion, "
+            "which an event log does not give; fit it with nuts-marginal, svi-marginal, "
+            "svi-normal, svi-nf or nuts"
+        )
     summary = np.stack([trace.s_plus.sum(axis=1), trace.s_minus.sum(axis=1)], axis=1)
     return Observed(
         X0=jnp.asarray(trace.X[0], jnp.float32),
@@ -143,13 +151,13 @@ def align_labels(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.nda
     return eps, roles
 
 
-def fit(trace: Trace, settings: Settings, key) -> Posterior:
+def fit(obs: Observations, settings: Settings, key) -> Posterior:
     """Rejection ABC; estimates: mean eps and mean role of the kept simulations."""
-    obs = observe(trace)
+    observed = observe(obs)
     keys = jax.random.split(key, settings.simulations)
-    threshold = settings.threshold_factor * float(np.sqrt(trace.T))
+    threshold = settings.threshold_factor * float(np.sqrt(observed.summary.shape[0] + 1))
     with task("ABC", total=settings.simulations, unit="simulations") as advance:
-        eps, roles, dist = run_simulations(keys, obs, settings.chunk_size, threshold, advance)
+        eps, roles, dist = run_simulations(keys, observed, settings.chunk_size, threshold, advance)
     keep, kept_closest = select(dist, threshold, settings.min_accepted)
     accepted = int((dist < threshold).sum())
     info = {

@@ -1,4 +1,4 @@
-"""Fit one trace with one method: the timed run and its JSON-ready record (CLI and sweep).
+"""Fit observations with one method: the timed run and its JSON-ready record (CLI and sweep).
 
 No printing here: the sweep runs this in quiet workers, the CLI prints the record.
 """
@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from vi_od.atomic import atomic_write
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.posterior import Posterior, summarize
@@ -31,18 +31,18 @@ class FitResult(NamedTuple):
     record: dict
 
 
-def fit_trace(trace: Trace, method_name: str, settings, seed: int) -> FitResult:
-    """Run `method_name` on the trace with key PRNGKey(seed); wall time includes compiling."""
+def fit_observations(obs: Observations, method_name: str, settings, seed: int) -> FitResult:
+    """Run `method_name` on the data with key PRNGKey(seed); wall time includes compiling."""
     method = get(method_name)
     start = time.perf_counter()
-    posterior = method.fit(trace, settings, jax.random.PRNGKey(seed))
+    posterior = method.fit(obs, settings, jax.random.PRNGKey(seed))
     wall = time.perf_counter() - start
     record = {
         "method": method_name,
         "settings": _json_ready(dataclasses.asdict(settings)),
         "seed": seed,
         "wall_time_s": wall,
-        **summarize(posterior, trace),
+        **summarize(posterior, obs),
     }
     return FitResult(posterior, record)
 

@@ -26,7 +26,7 @@ from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from numpyro.optim import Adam
 from scipy.special import betaincinv
 
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
@@ -170,14 +170,14 @@ def _posterior(method: str, eps, pi, data: Grouped, info: dict) -> Posterior:
     return dataclasses.replace(post, info=info, draws=draws_out)
 
 
-def fit_nuts(trace: Trace, settings: NutsSettings, key: jax.Array) -> Posterior:
+def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Posterior:
     """NUTS on (theta, pi) from the prior median; chains one after another, one compile.
 
     Chains run in turn, not vectorised: with vmap every chain waits for the longest
     trajectory of the batch, which measured 2-3x slower per leapfrog step and compiled
     slower, even for one chain.
     """
-    data = group_by_receiver(trace)
+    data = group_by_receiver(obs)
     kernel = NUTS(
         _model(settings),
         target_accept_prob=settings.target_accept,
@@ -231,9 +231,9 @@ def _diagnostics(draws: dict) -> dict:
     }
 
 
-def fit_svi(trace: Trace, settings: SviSettings, key: jax.Array) -> Posterior:
+def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posterior:
     """SVI with a Gaussian guide on (theta, logit pi), Adam, one compiled loop per chunk."""
-    data = group_by_receiver(trace)
+    data = group_by_receiver(obs)
     model = _model(settings)
     guide = GUIDES[settings.guide](
         model, init_loc_fn=_prior_median(settings), init_scale=INIT_SCALE

@@ -21,7 +21,7 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import NUTS, init_to_median, init_to_sample, init_to_uniform
 from numpyro.util import is_prng_key
 
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.posterior import Posterior, make_posterior
@@ -93,9 +93,9 @@ def _exact_model(arrays, *, N: int, rho: float, temperature: float) -> None:
     relaxed_pgabm(Interactions(*arrays, N=N, rho=rho), temperature)
 
 
-def model_and_args(trace: Trace, settings: Settings) -> tuple[Callable, tuple]:
+def model_and_args(obs: Observations, settings: Settings) -> tuple[Callable, tuple]:
     """The relaxed model and its data arguments, tabulated or exact as the settings say."""
-    data = interactions(trace)
+    data = interactions(obs)
     if settings.likelihood == "table":
         return partial(relaxed_pgabm, temperature=settings.temperature), (likelihood_table(data),)
     model = partial(_exact_model, N=data.N, rho=data.rho, temperature=settings.temperature)
@@ -206,9 +206,9 @@ def thin(n_draws: int, num: int) -> np.ndarray:
     return np.round(np.linspace(0, n_draws - 1, num)).astype(int)
 
 
-def fit(trace: Trace, settings: Settings, key) -> Posterior:
+def fit(obs: Observations, settings: Settings, key) -> Posterior:
     """NUTS on the relaxed model; estimates from num_samples draws thinned from all chains."""
-    model, model_args = model_and_args(trace, settings)
+    model, model_args = model_and_args(obs, settings)
     keys = jax.random.split(key, settings.chains)
     total = (settings.warmup + settings.samples) * settings.chains
     with task("NUTS", total=total, unit="iterations") as advance:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
 from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
 
 
@@ -84,14 +84,14 @@ def expected_calibration_error(p_leader, roles_true, bins: int = 10) -> float:
     return float(total / p.size)
 
 
-def metrics(posterior: Posterior, trace: Trace) -> dict:
-    """Accuracy of a posterior against the truth a (simulated) trace carries."""
-    roles_true = trace.roles.astype(int)
+def metrics(posterior: Posterior, truth: Observations) -> dict:
+    """Accuracy of a posterior against the truth that (simulated) data carry."""
+    roles_true = truth.roles.astype(int)
     wrong = posterior.roles != roles_true
     n_leaders = roles_true.sum()
     found = (posterior.roles == 1) & (roles_true == 1)
     return {
-        "rmse_eps": rmse_eps(posterior.eps_mean, trace.eps),
+        "rmse_eps": rmse_eps(posterior.eps_mean, truth.eps),
         "role_error_rate": float(wrong.mean()),
         "perfect_roles": bool(not wrong.any()),
         "leaders_recall": float(found.sum() / n_leaders) if n_leaders else float("nan"),
@@ -100,7 +100,7 @@ def metrics(posterior: Posterior, trace: Trace) -> dict:
     }
 
 
-def summarize(posterior: Posterior, trace: Trace) -> dict:
+def summarize(posterior: Posterior, obs: Observations) -> dict:
     """The JSON-ready record of a fit (fit output and sweep rows build on it)."""
     named = lambda a: {n: float(x) for n, x in zip(EPS_NAMES, a)}
     out = {
@@ -116,6 +116,6 @@ def summarize(posterior: Posterior, trace: Trace) -> dict:
     }
     if posterior.p_leader_std is not None:
         out["p_leader_std"] = [float(s) for s in posterior.p_leader_std]
-    if trace.has_truth:
-        out["metrics"] = metrics(posterior, trace)
+    if obs.has_truth:
+        out["metrics"] = metrics(posterior, obs)
     return out

@@ -26,7 +26,7 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.optim import Adam
 
-from vi_od.data.trace import Trace
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
@@ -236,9 +236,9 @@ def final_losses(losses: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(losses).all(axis=1), final, np.inf)
 
 
-def fit(trace: Trace, settings: NormalSettings, key, *, name: str, chunk: int = CHUNK):
-    """Fit a trace by SVI; estimates from `num_samples` draws of the best restart's guide."""
-    data = likelihood_table(interactions(trace))
+def fit(obs: Observations, settings: NormalSettings, key, *, name: str, chunk: int = CHUNK):
+    """Fit by SVI; estimates from `num_samples` draws of the best restart's guide."""
+    data = likelihood_table(interactions(obs))
     guide = _guide(settings)
     k_init, k_draw = jax.random.split(key)
     run = optimise(

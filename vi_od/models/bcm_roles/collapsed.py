@@ -42,8 +42,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError
+from vi_od.data.observations import Observations
 from vi_od.models.bcm_roles import eps_from_theta
 
 
@@ -61,19 +60,18 @@ class Grouped(NamedTuple):
     rho: jax.Array  # () steepness of the interaction sigmoid
 
 
-def group_by_receiver(trace: Trace, dtype=jnp.float32) -> Grouped:
+def group_by_receiver(obs: Observations, dtype=jnp.float32) -> Grouped:
     """Group interactions by receiver into padded (N, K) rows, K >= most received by one agent."""
-    if trace.T < 2 or trace.u.size == 0:
-        raise ViOdError("the trace has no interactions (T < 2 or E = 0): nothing to fit")
-    receiver = trace.v.ravel()
+    obs.require_interactions()
+    receiver = obs.receiver
     order = np.argsort(receiver, kind="stable")
     receiver = receiver[order]
-    counts = np.bincount(receiver, minlength=trace.N)
+    counts = np.bincount(receiver, minlength=obs.N)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     column = np.arange(receiver.size) - starts[receiver]
     # K rounded up to a multiple of 8: traces of one (N, T) then share shapes, so a persistent
     # compilation cache (the sweep's) compiles NUTS and SVI once per cell, not once per trace.
-    shape = (trace.N, -(-int(counts.max()) // 8) * 8)
+    shape = (obs.N, -(-int(counts.max()) // 8) * 8)
 
     def padded(values, fill):
         out = np.full(shape, fill, np.float64)
@@ -81,11 +79,11 @@ def group_by_receiver(trace: Trace, dtype=jnp.float32) -> Grouped:
         return jnp.asarray(out, dtype)
 
     return Grouped(
-        abs_diff=padded(trace.abs_diff(), 0.0),
-        sign_plus=padded(2.0 * trace.s_plus - 1.0, 1.0),
-        sign_minus=padded(1.0 - 2.0 * trace.s_minus, 1.0),
+        abs_diff=padded(obs.abs_diff, 0.0),
+        sign_plus=padded(2.0 * obs.s_plus - 1.0, 1.0),
+        sign_minus=padded(1.0 - 2.0 * obs.s_minus, 1.0),
         mask=padded(np.ones(receiver.size), 0.0),
-        rho=jnp.asarray(trace.rho, dtype),
+        rho=jnp.asarray(obs.rho, dtype),
     )
 
 

@@ -1,6 +1,6 @@
 """The PGABM as numpyro models (paper section 4, DESIGN section 3).
 
-X is observed, so |x_u - x_v| of every interaction is computed once from the trace; the
+X is observed, so |x_u - x_v| of every interaction is read once from the observations; the
 likelihood is then a vectorised Bernoulli over all interactions, with no loop over time.
 `likelihood_table` goes further for optimisers that evaluate it many times: it tabulates
 each agent's share of the log-likelihood once, so a step costs O(N) instead of O(T E).
@@ -17,13 +17,12 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError
+from vi_od.data.observations import Observations
 from vi_od.models.bcm_roles import eps_from_theta
 
 
 class Interactions(NamedTuple):
-    """All interactions of a trace, flattened: what the likelihood reads."""
+    """The interactions as the likelihood reads them (device arrays)."""
 
     abs_diff: jax.Array  # (M,) |x_u - x_v| at the start of the step
     receiver: jax.Array  # (M,) v, whose role sets the thresholds
@@ -33,17 +32,16 @@ class Interactions(NamedTuple):
     rho: float
 
 
-def interactions(trace: Trace) -> Interactions:
-    """Flatten a trace into Interactions; a trace without any interaction cannot be fitted."""
-    if trace.T < 2 or trace.u.size == 0:
-        raise ViOdError("the trace has no interactions (T < 2 or E = 0): nothing to fit")
+def interactions(obs: Observations) -> Interactions:
+    """The observations' likelihood columns; data without any interaction cannot be fitted."""
+    obs.require_interactions()
     return Interactions(
-        abs_diff=jnp.asarray(trace.abs_diff().ravel(), jnp.float32),
-        receiver=jnp.asarray(trace.v.ravel(), jnp.int32),
-        s_plus=jnp.asarray(trace.s_plus.ravel(), jnp.float32),
-        s_minus=jnp.asarray(trace.s_minus.ravel(), jnp.float32),
-        N=trace.N,
-        rho=float(trace.rho),
+        abs_diff=jnp.asarray(obs.abs_diff, jnp.float32),
+        receiver=jnp.asarray(obs.receiver, jnp.int32),
+        s_plus=jnp.asarray(obs.s_plus, jnp.float32),
+        s_minus=jnp.asarray(obs.s_minus, jnp.float32),
+        N=obs.N,
+        rho=float(obs.rho),
     )
 
 
