@@ -35,8 +35,10 @@ lint: install
 bench: install
 	$(BIN)/python scripts/bench.py
 
+# One experiment per paper cell with the paper's best and our default method, beside the paper.
 accuracy: install
-	$(BIN)/python scripts/accuracy.py
+	$(BIN)/vi-od sweep -m sweep=paper method=svi-normal,nuts-marginal 'rep=range(1)' --results results/accuracy
+	$(BIN)/vi-od report results/accuracy
 
 figures: install
 	$(BIN)/vi-od figures $(DEMO)
