@@ -24,6 +24,7 @@ from numpyro.util import is_prng_key
 from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
+from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, make_posterior
 from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
 from vi_od.models.bcm_roles.relaxed import (
@@ -157,19 +158,19 @@ def run_chains(model, model_args: tuple, settings: Settings, keys, advance) -> d
     n_chains = keys.shape[0] if vectorized else 1
     state = kernel.init(keys, settings.warmup, model_args=model_args)
     run = _chunk_runner(kernel, model_args, vectorized)
-    total = settings.warmup + settings.samples
-    records, done, divergences = [], 0, 0
-    while done < total:
-        n = min(CHUNK, total - done)
-        state, rec = run(state, n)
+    records, divergences = [], 0
+
+    def after(start, n, rec):
+        nonlocal divergences
         rec = {k: np.asarray(x[:n]) for k, x in rec.items()}
         records.append(rec)
-        first_sample = max(settings.warmup - done, 0)
-        divergences += int(rec["diverging"][first_sample:].sum())
-        done += n
-        phase = "warmup" if done <= settings.warmup else "sampling"
-        step = float(np.mean(rec["step_size"][-1]))
-        advance(n * n_chains, phase=phase, step=step, div=divergences)
+        divergences += int(rec["diverging"][max(settings.warmup - start, 0) :].sum())
+        phase = "warmup" if start + n <= settings.warmup else "sampling"
+        return {"phase": phase, "step": float(np.mean(rec["step_size"][-1])), "div": divergences}
+
+    per_chain = lambda n, **fields: advance(n * n_chains, **fields)
+    total = settings.warmup + settings.samples
+    run_chunked(lambda s, start, n: run(s, n), state, total, CHUNK, per_chain, after)
     out = {k: np.concatenate([r[k] for r in records])[settings.warmup :] for k in records[0]}
     if not vectorized:  # give single chains the same (draw, chain, ...) layout
         out = {k: v[:, None] for k, v in out.items()}

@@ -31,6 +31,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.flows import FastAutoBNAFNormal
+from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
 from vi_od.models.bcm_roles import eps_from_theta
 from vi_od.models.bcm_roles.relaxed import LikelihoodTable, interactions, likelihood_table
@@ -209,15 +210,18 @@ def optimise(
     length = min(chunk, steps)
     padded = np.concatenate([temperatures, np.full(length, temperatures[-1], np.float32)])
     losses = []
+
+    def run(states, start, n):
+        temperatures = jnp.asarray(padded[start : start + length])
+        return _chunk(guide, length, states, data, temperatures, lr, n)
+
+    def after(start, n, chunk_losses):
+        losses.append(np.asarray(chunk_losses)[:, :n])
+        _stop_if_diverged(np.concatenate(losses, axis=1))
+        return {"loss": float(np.nanmin(losses[-1][:, -1]))}
+
     with task(description, total=steps) as advance:
-        for start in range(0, steps, length):
-            n = min(length, steps - start)
-            chunk_temperatures = jnp.asarray(padded[start : start + length])
-            states, chunk_losses = _chunk(guide, length, states, data, chunk_temperatures, lr, n)
-            chunk_losses = np.asarray(chunk_losses)[:, :n]
-            losses.append(chunk_losses)
-            _stop_if_diverged(np.concatenate(losses, axis=1))
-            advance(n, loss=float(np.nanmin(chunk_losses[:, -1])))
+        states, _ = run_chunked(run, states, steps, length, advance, after)
     return Run(states, np.concatenate(losses, axis=1))
 
 
