@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := results/demo
+JOBS   ?= 1
 
-.PHONY: install demo test test-all lint bench accuracy figures clean
+.PHONY: install demo test test-all lint bench accuracy figures paper-grid paper-grid-pack clean
 
 install: $(STAMP)
 
@@ -42,6 +43,14 @@ accuracy: install
 
 figures: install
 	$(BIN)/vi-od figures $(DEMO)
+
+# The paper grid of issue 14: seed results/paper-grid from docs/results/paper_grid.parquet,
+# run what is missing at nice 19 (make paper-grid JOBS=2), pack every row back into the file.
+paper-grid: install
+	$(BIN)/python scripts/paper_grid.py --jobs $(JOBS)
+
+paper-grid-pack: install
+	$(BIN)/python scripts/paper_grid.py --pack-only
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

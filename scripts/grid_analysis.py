@@ -7,7 +7,8 @@
    makes the roles independent across agents, so this per-agent decision is also the most
    likely role vector: no method can expect better role error or perfect-role share.
 
-Usage: python scripts/grid_analysis.py [results/paper]
+Usage: python scripts/grid_analysis.py [results/paper | docs/results/paper_grid.parquet]
+(a packed file has no traces: part 1 only)
 """
 
 import sys
@@ -64,6 +65,9 @@ if __name__ == "__main__":
     runs = load(folder)
     pd.set_option("display.width", 200)
     print(against_paper(runs[runs.status == "ok"]).round(3).to_string(index=False))
+    if not (folder / "traces").is_dir():  # a packed file (docs/results/) keeps no traces
+        print(f"\n(no oracle: {folder} holds no traces; it needs a results folder)")
+        sys.exit()
     bayes = oracle(folder / "traces")
     print(f"\noracle on {len(bayes)} traces:", bayes[METRICS[1:]].mean().round(4).to_dict())
     for key in ("T", "shared_thresholds"):

@@ -88,3 +88,62 @@ def test_fit_bad_trace_file_is_one_line_exit_2(tmp_path):
     (tmp_path / "junk.npz").write_text("not a trace")
     result = runner.invoke(app, ["fit", str(tmp_path / "junk.npz")])
     assert result.exit_code == 2 and "not a readable .npz" in result.stderr
+
+
+def packed_results(results_frame, tmp_path):
+    """The conftest results table written as a sweep folder, then packed into one file."""
+    from vi_od.experiments import results
+
+    for i, row in enumerate(results_frame.to_dict("records")):
+        results.write_row(tmp_path / "res" / "runs", row | {"job_id": f"job{i:03d}"})
+    results.pack(tmp_path / "res", tmp_path / "grid.parquet")
+    return tmp_path / "grid.parquet"
+
+
+def test_report_reads_a_packed_file_as_it_reads_the_folder(results_frame, tmp_path):
+    packed = packed_results(results_frame, tmp_path)
+    from_file = runner.invoke(app, ["report", str(packed), "--markdown"])
+    from_folder = runner.invoke(app, ["report", str(tmp_path / "res"), "--markdown"])
+    assert from_file.exit_code == 0, from_file.output
+    assert from_file.output == from_folder.output and "| zz-new | 0 | 0 | 16 |" in from_file.output
+
+
+def test_figures_of_a_packed_file_go_next_to_it_by_default(results_frame, tmp_path):
+    packed = packed_results(results_frame, tmp_path)
+    result = runner.invoke(app, ["figures", str(packed)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "grid_figures"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fig3_eps_recovery.png", "fig4_errors.png", "fig5_time.png", "fig6_error_analysis.png",
+        "summary.md"]  # fmt: skip
+    assert runner.invoke(app, ["figures", str(packed), "--out", str(tmp_path / "o")]).exit_code == 0
+    assert (tmp_path / "o" / "fig5_time.png").exists()
+
+
+@pytest.mark.parametrize("command", ["figures", "report"])
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("missing.parquet", None, "results file {path} does not exist"),
+        ("notes.txt", b"some notes", "{path} is not a Parquet file"),
+        ("junk.parquet", b"PAR1 but not really", "{path} is not a Parquet file"),
+    ],
+)
+def test_a_bad_results_file_is_one_line_exit_2(command, name, content, message, tmp_path):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = runner.invoke(app, [command, str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {message.format(path=path)}"
+    assert not (tmp_path / f"{path.stem}_figures").exists()
+
+
+def test_an_empty_packed_file_is_one_line_exit_2(tmp_path):
+    from vi_od.experiments import results
+
+    results.pack(tmp_path / "nothing", tmp_path / "empty.parquet")
+    result = runner.invoke(app, ["report", str(tmp_path / "empty.parquet")])
+    assert result.exit_code == 2
+    empty = tmp_path / "empty.parquet"
+    assert result.stderr.strip() == f"error: no results in {empty}: run vi-od sweep first"

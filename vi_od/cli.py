@@ -178,28 +178,48 @@ def print_jobs(jobs, done_ids: set, first: int = 12) -> None:
     console.print(table)
 
 
-RESULTS = typer.Argument(..., help="Results folder of vi-od sweep (holds runs/*.parquet).")
+RESULTS = typer.Argument(
+    ...,
+    help="Results folder of vi-od sweep (holds runs/*.parquet), or one packed .parquet file.",
+)
 
 
-def load_results(folder: Path):
-    """Every job row of a results folder as one DataFrame; none at all is an error."""
+def load_results(path: Path):
+    """Every job row of a results folder or a packed results file; none at all is an error."""
     from vi_od.experiments import results as results_io
 
-    if not folder.is_dir():
-        raise ViOdError(f"results folder {folder} does not exist")
-    runs = results_io.load(folder)
+    if path.is_file() or (path.suffix == ".parquet" and not path.is_dir()):
+        runs = results_io.read_packed(path).to_pandas()
+        where = path
+    elif path.is_dir():
+        runs = results_io.load(path)
+        where = results_io.runs_dir(path)
+    else:
+        raise ViOdError(f"results folder {path} does not exist")
     if runs.empty:
-        raise ViOdError(f"no results in {results_io.runs_dir(folder)}: run vi-od sweep first")
+        raise ViOdError(f"no results in {where}: run vi-od sweep first")
     return runs
+
+
+def figures_folder(results: Path) -> Path:
+    """Default folder of the figures: RESULTS/figures, or FILE_figures next to a packed file."""
+    if results.is_file():
+        return results.with_name(f"{results.stem}_figures")
+    return results / "figures"
 
 
 @app.command()
 def figures(
     results: Path = RESULTS,
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for the figures [RESULTS/figures]."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for the figures [RESULTS/figures; for a file F.parquet, F_figures].",
+    ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write each figure as PDF."),
 ) -> None:
-    """Draw the paper's Figures 3-6 and write summary.md from a results folder.
+    """Draw the paper's Figures 3-6 and write summary.md from a results folder or packed file.
 
     Example: vi-od figures results/smoke --out figs --pdf
     """
@@ -210,7 +230,7 @@ def figures(
 
     with user_errors():
         runs = load_results(results)
-        out = out or results / "figures"
+        out = out or figures_folder(results)
         for name, draw in FIGURES.items():
             fig = draw(runs)
             for suffix in (".png", ".pdf") if pdf else (".png",):
@@ -226,9 +246,9 @@ def report(
     results: Path = RESULTS,
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of a table."),
 ) -> None:
-    """Per-method summary of a results folder beside the paper's numbers on the same cells.
+    """Per-method summary of a results folder (or packed file) beside the paper's, same cells.
 
-    Example: vi-od report results/smoke --markdown
+    Example: vi-od report docs/results/paper_grid.parquet --markdown
     """
     from vi_od.reporting.report import report_table, to_markdown, to_rich
 

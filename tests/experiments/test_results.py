@@ -2,6 +2,7 @@
 
 import os
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -68,3 +69,75 @@ def test_bad_rows_are_refused(tmp_path):
     with pytest.raises(ViOdError, match="status=done is not allowed"):
         results.write_row(tmp_path, row("a", "done"))
     assert list(tmp_path.iterdir()) == []
+
+
+def folder_of(tmp_path, name, rows):
+    for r in rows:
+        results.write_row(tmp_path / name / "runs", r)
+    return tmp_path / name
+
+
+def test_pack_then_unpack_gives_back_every_row_and_type(tmp_path):
+    """ok and failed rows (all-null estimates) survive a pack and an unpack unchanged."""
+    rows = [row("b", rmse_eps=0.05, perfect_roles=True, n_steps=300, settings='{"a": 1}'),
+            row("a", "error", error="boom"), row("c", "timeout", method="nuts")]  # fmt: skip
+    source = folder_of(tmp_path, "source", rows)
+    packed = tmp_path / "table" / "grid.parquet"
+    assert results.pack(source, packed) == 3
+    meta = pq.ParquetFile(packed).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert pq.read_schema(packed).equals(results.SCHEMA, False)
+    assert results.read_packed(packed)["job_id"].to_pylist() == ["a", "b", "c"]  # sorted
+    assert results.unpack(packed, tmp_path / "copy") == 3
+    assert sorted(p.name for p in (tmp_path / "copy" / "runs").iterdir()) == [
+        "a.parquet", "b.parquet", "c.parquet"]  # fmt: skip
+    back = results.load_table(tmp_path / "copy").sort_by("job_id")
+    assert back.equals(results.load_table(source).sort_by("job_id"))
+    assert results.load(packed).equals(back.to_pandas())
+
+
+def test_unpack_keeps_rows_already_on_disk_and_writes_only_missing_jobs(tmp_path):
+    packed = tmp_path / "grid.parquet"
+    results.pack(folder_of(tmp_path, "old", [row("a", "timeout"), row("b")]), packed)
+    folder = folder_of(tmp_path, "live", [row("a", rmse_eps=0.1)])  # a newer rerun of "a"
+    assert results.unpack(packed, folder) == 1
+    df = results.load(folder).set_index("job_id")
+    assert df.loc["a", "status"] == "ok" and df.loc["b", "status"] == "ok"
+    assert results.unpack(packed, folder) == 0  # a second seed writes nothing
+
+
+def test_a_packed_table_without_a_newer_column_reads_it_as_null(tmp_path):
+    """Tables packed before a column was added still load and unpack under the schema."""
+    old = results.to_table(row("a", rmse_eps=0.2)).drop_columns(["brier", "ece"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    table = results.read_packed(tmp_path / "old.parquet")
+    assert table.schema.equals(results.SCHEMA, False)
+    assert table["brier"].to_pylist() == [None] and table["rmse_eps"].to_pylist() == [0.2]
+    assert results.unpack(tmp_path / "old.parquet", tmp_path / "res") == 1
+
+
+def test_read_packed_refuses_what_is_not_a_table_of_sweep_rows(tmp_path):
+    with pytest.raises(ViOdError, match="does not exist"):
+        results.read_packed(tmp_path / "missing.parquet")
+    (tmp_path / "notes.parquet").write_text("not parquet")
+    with pytest.raises(ViOdError, match="is not a Parquet file"):
+        results.read_packed(tmp_path / "notes.parquet")
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(ViOdError, match="no sweep results .no column job_id, method, status"):
+        results.read_packed(tmp_path / "other.parquet")
+
+
+def test_a_sweep_into_a_folder_seeded_from_a_packed_table_runs_none_of_its_jobs(tmp_path):
+    """Resume across machines: a fresh folder seeded from the table skips every packed job."""
+    from vi_od.experiments import sweep
+
+    plan = sweep.expand(["sweep=smoke", "method=svi-normal,abc", "N=30", "T=64", "rep=range(2)"])
+    done, rest = plan.jobs[:3], plan.jobs[3:]
+    source = folder_of(tmp_path, "old", [row(job.job_id) for job in done])
+    results.pack(source, tmp_path / "grid.parquet")
+    fresh = tmp_path / "fresh"
+    results.unpack(tmp_path / "grid.parquet", fresh)
+    todo, n_done = sweep.pending(plan, fresh)
+    assert n_done == 3 and [job.job_id for job in todo] == [job.job_id for job in rest]
+    only_packed = sweep.Plan(plan.sweep, done, plan.skipped_cells)
+    assert sweep.run(only_packed, fresh) == {}  # nothing started

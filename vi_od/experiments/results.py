@@ -122,3 +122,57 @@ def load_table(path: str | os.PathLike) -> pa.Table:
 def load(path: str | os.PathLike):
     """A results folder as a pandas DataFrame, one row per job (empty if nothing finished yet)."""
     return load_table(path).to_pandas()
+
+
+# ----------------------------------------------------------------------------- one packed file
+
+REQUIRED = ("job_id", "method", "status")  # what makes a Parquet file a table of sweep rows
+
+
+def read_packed(file: str | os.PathLike) -> pa.Table:
+    """A packed results file under the fixed schema (columns it lacks read as null).
+
+    A missing file, a file that is not Parquet, or a Parquet file without the sweep's
+    job_id/method/status columns is a ViOdError.
+    """
+    file = Path(file)
+    if not file.is_file():
+        raise ViOdError(f"results file {file} does not exist")
+    try:
+        names = pq.read_schema(file).names
+    except (pa.ArrowInvalid, OSError):
+        raise ViOdError(f"{file} is not a Parquet file") from None
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        raise ViOdError(f"{file} holds no sweep results (no column {', '.join(missing)})")
+    return _dataset([file]).to_table()
+
+
+def pack(folder: str | os.PathLike, file: str | os.PathLike) -> int:
+    """Write every row of a results folder as one zstd Parquet file, sorted by job id; returns
+    the number of rows. The write is atomic, so a killed pack keeps the previous file."""
+    table = load_table(folder).sort_by("job_id")
+    atomic_write(
+        file,
+        lambda tmp: pq.write_table(
+            table, tmp, compression="zstd", compression_level=19, use_dictionary=True
+        ),
+    )
+    return table.num_rows
+
+
+def unpack(file: str | os.PathLike, folder: str | os.PathLike) -> int:
+    """Write each row of a packed file whose job has no file yet in the results folder as
+    `runs/<job_id>.parquet`, so a sweep into that folder skips it; returns how many were written.
+
+    Rows already on disk win: they may be newer than the packed table.
+    """
+    table = read_packed(file)
+    runs = Path(folder) / "runs"
+    have = finished(runs)
+    written = 0
+    for row in table.to_pylist():
+        if row["job_id"] not in have:
+            write_row(runs, row)
+            written += 1
+    return written
