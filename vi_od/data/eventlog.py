@@ -78,9 +78,9 @@ def read_table(path: Path, what: str) -> pa.Table:
 class BadRow(Exception):
     """The first bad row of one column (0-based position in the file) and what is wrong."""
 
-    def __init__(self, row: int, message: str, column: str | None = None):
+    def __init__(self, row: int, message: str):
         super().__init__(message)
-        self.row, self.message, self.column = row, message, column
+        self.row, self.message = row, message
 
 
 def _first(bad: np.ndarray) -> int:
@@ -260,7 +260,7 @@ def _same_times(a: tuple, b: tuple, path: Path) -> tuple[np.ndarray, np.ndarray]
 
 def _time_text(value, kind: str) -> str:
     if kind == "timestamp":
-        return str(np.datetime64(int(value), "ns"))
+        return str(pd.Timestamp(int(value)))  # naive, or UTC for zoned times
     return str(int(value)) if kind == "integer" else repr(float(value))
 
 
