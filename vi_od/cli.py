@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vi_od.config import compose_config, method_settings, simulator_settings
 from vi_od.data import trace as trace_io
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 
 app = typer.Typer(
@@ -337,7 +338,7 @@ def fit(
             console.print(f"fit drawn to {plot}")
 
 
-def print_fit(record: dict, obs) -> None:
+def print_fit(record: dict, obs: Observations) -> None:
     """The estimates of a fit as a table, then roles, accuracy and cost in one line each."""
     truth = obs.eps is not None
     table = Table(title=f"{record['method']} (seed {record['seed']})")
