@@ -275,7 +275,9 @@ def fit(
     overrides: list[str] = typer.Argument(
         None, help="Hydra overrides, e.g. method.steps=5000 method.lr=0.005.", show_default=False
     ),
-    method: str = typer.Option(None, "--method", help="Method (sugar for method=M)."),
+    method: str = typer.Option(
+        None, "--method", help="Method (sugar for method=M; default nuts-marginal)."
+    ),
     seed: int = typer.Option(None, help="Random seed of the fit (default: the config's seed)."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the fit record as JSON here."),
     idata: Path = typer.Option(None, help="Write the posterior draws as ArviZ NetCDF here."),
