@@ -41,3 +41,61 @@ def test_bad_config_names_the_key(override, message):
         settings(override)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+# --- method settings: every value checked against its field's type, for every method ------
+
+# a value of the wrong type for each annotation a Settings field has; a new annotation must
+# be added here (the test below fails on an unknown one)
+WRONG = {
+    "int": ("abc", "an integer"),
+    "float": ("abc", "a number"),
+    "bool": ("maybe", "true or false"),
+    "str": (3, "a string"),
+    "tuple[float, float]": ([1.0], "a list of 2 numbers"),
+    "tuple[int, ...]": ([8, "x"], "a list of integers"),
+    "float | None": ("abc", "a number or null"),
+}
+
+
+def method_fields():
+    import dataclasses
+
+    from vi_od.inference import registry
+
+    for name, method in sorted(registry().items()):
+        for f in dataclasses.fields(method.Settings):
+            yield pytest.param(name, f.name, f.type, id=f"{name}.{f.name}")
+
+
+@pytest.mark.parametrize("method,key,annotation", list(method_fields()))
+def test_every_setting_of_every_method_is_type_checked(method, key, annotation):
+    from vi_od.config import method_settings
+
+    value, allowed = WRONG[str(annotation)]
+    cfg = compose_config([f"method={method}"])
+    cfg.method[key] = value
+    with pytest.raises(ViOdError) as err:
+        method_settings(cfg)
+    shown = str(value).replace("'", "")
+    assert (
+        str(err.value).replace("'", "") == f"method.{key}={shown} is not allowed: must be {allowed}"
+    )
+
+
+def test_every_method_accepts_its_defaults_and_keeps_the_values_as_given():
+    from vi_od.config import method_settings
+    from vi_od.inference import registry
+
+    for name, method in registry().items():
+        chosen, settings = method_settings(compose_config([f"method={name}"]))
+        assert chosen.name == name and isinstance(settings, method.Settings)
+    # an integer for a float field is kept as written: sweep job ids hash the settings
+    _, settings = method_settings(compose_config(["method=svi-normal", "method.lr=1"]))
+    assert settings.lr == 1 and type(settings.lr) is int
+
+
+def test_the_default_method_is_nuts_marginal():
+    from vi_od.config import method_settings
+
+    assert method_settings(compose_config([]))[0].name == "nuts-marginal"

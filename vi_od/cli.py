@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vi_od.config import compose_config, method_settings, simulator_settings
 from vi_od.data import trace as trace_io
+from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 
 app = typer.Typer(
@@ -85,15 +86,42 @@ def simulate(
             console.print(f"trajectories drawn to {plot}")
 
 
-@app.command()
-def inspect(path: Path = typer.Argument(..., help="Trace file (.npz) to check.")) -> None:
-    """Validate a trace file (simulated or your own data) and print its summary.
+DATA = typer.Argument(
+    ...,
+    metavar="DATA",
+    help="Trace (.npz) or event log (.parquet, .csv, .csv.gz: one row per interaction).",
+)
+OPINIONS = typer.Option(
+    None,
+    "--opinions",
+    help="Opinions table (agent, time, opinion) for an event log without opinion columns.",
+)
 
-    Example: vi-od inspect trace.npz
+
+def load_data(path: Path, opinions: Path | None, cfg=None):
+    """Observations of a trace or an event log; rho and mu an event log lacks come from cfg."""
+    from vi_od.data import load_observations
+
+    sim = simulator_settings(cfg if cfg is not None else compose_config([]))
+    mu = {"mu_plus": sim.mu_plus, "mu_minus": sim.mu_minus}
+    return load_observations(path, opinions, rho=sim.rho, **mu)
+
+
+@app.command()
+def inspect(path: Path = DATA, opinions: Path = OPINIONS) -> None:
+    """Validate a trace or an event log (simulated or your own data) and print its summary.
+
+    Example: vi-od inspect events.csv --opinions opinions.csv
     """
     with user_errors():
-        trace = trace_io.load(path)
-        print_summary(trace_io.summary(trace), f"{path}: valid trace")
+        if path.name.lower().endswith(".npz") and opinions is None:
+            trace = trace_io.load(path)
+            print_summary(trace_io.summary(trace), f"{path}: valid trace")
+            return
+        from vi_od.data import eventlog
+
+        obs = load_data(path, opinions)
+        print_summary(eventlog.summary(obs), f"{path}: valid event log")
 
 
 @app.command()
@@ -263,45 +291,78 @@ def report(
 
 @app.command()
 def fit(
-    trace_path: Path = typer.Argument(..., metavar="TRACE", help="Trace file (.npz) to fit."),
+    data_path: Path = DATA,
     overrides: list[str] = typer.Argument(
         None, help="Hydra overrides, e.g. method.steps=5000 method.lr=0.005.", show_default=False
     ),
-    method: str = typer.Option(None, "--method", help="Method (sugar for method=M)."),
+    method: str = typer.Option(
+        None, "--method", help="Method (sugar for method=M; default nuts-marginal)."
+    ),
     seed: int = typer.Option(None, help="Random seed of the fit (default: the config's seed)."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the fit record as JSON here."),
     idata: Path = typer.Option(None, help="Write the posterior draws as ArviZ NetCDF here."),
     plot: Path = typer.Option(None, help="Draw the eps posteriors and P(leader) to this image."),
+    opinions: Path = OPINIONS,
+    agents_out: Path = typer.Option(
+        None, "--agents-out", help="Write one row per agent here (.csv or .parquet)."
+    ),
+    truth: Path = typer.Option(
+        None, "--truth", help="Known roles to score the fit against: agent, role (.csv/.parquet)."
+    ),
 ) -> None:
-    """Estimate eps and the roles of a trace (simulated or your own data).
+    """Estimate eps and the roles from a trace or an event log (simulated or your own data).
 
-    Example: vi-od fit trace.npz --method svi-nf method.steps=5000 --out fit.json
+    Example: vi-od fit events.csv --agents-out agents.csv --out fit.json
     """
-    from vi_od.inference.fitting import fit_observations, save_idata, write_json
+    import dataclasses
+
+    from vi_od.inference.fitting import (
+        agents_table,
+        check_agents_path,
+        fit_observations,
+        save_idata,
+        write_agents,
+        write_json,
+    )
 
     with user_errors():
         cfg = compose_config([*(overrides or []), *([f"method={method}"] if method else [])])
         chosen, settings = method_settings(cfg)
-        trace = trace_io.load(trace_path)
+        if agents_out is not None:
+            check_agents_path(agents_out)
+        obs = load_data(data_path, opinions, cfg)
+        if truth is not None:
+            from vi_od.data.eventlog import read_roles
+
+            roles, notes = read_roles(truth, obs.agent_ids)
+            for note in notes:
+                print(f"warning: {note}", file=sys.stderr)
+            obs = dataclasses.replace(obs, roles=roles)
+        if obs.meta.get("rho_from") == "config":
+            mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
+            console.print(f"rho={obs.rho:g} {mu}: from the config (not in the data)")
         seed = cfg.seed if seed is None else seed
-        result = fit_observations(trace_io.to_observations(trace), chosen.name, settings, seed)
-        print_fit(result.record, trace)
+        result = fit_observations(obs, chosen.name, settings, seed)
+        print_fit(result.record, obs)
         if out is not None:
             write_json(result.record, out)
             console.print(f"fit written to {out}")
+        if agents_out is not None:
+            write_agents(agents_table(result.posterior, obs), agents_out)
+            console.print(f"agents written to {agents_out}")
         if idata is not None:
-            save_idata(result.posterior, idata)
+            save_idata(result.posterior, idata, obs.agent_ids)
             console.print(f"posterior draws written to {idata}")
         if plot is not None:
             from vi_od.reporting.plots import fit as fit_figure
 
-            save_figure(fit_figure(result.posterior, trace), plot)
+            save_figure(fit_figure(result.posterior, obs), plot)
             console.print(f"fit drawn to {plot}")
 
 
-def print_fit(record: dict, trace: trace_io.Trace) -> None:
+def print_fit(record: dict, obs: Observations) -> None:
     """The estimates of a fit as a table, then roles, accuracy and cost in one line each."""
-    truth = trace.eps is not None
+    truth = obs.eps is not None
     table = Table(title=f"{record['method']} (seed {record['seed']})")
     columns = ["eps", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
     for column in columns:
@@ -311,19 +372,18 @@ def print_fit(record: dict, trace: trace_io.Trace) -> None:
         mean = record["eps_mean"][name]
         row = [name] + [f"{record[k][name]:.3f}" for k in stats]
         if truth:
-            row += [f"{trace.eps[i]:.3f}", f"{abs(mean - trace.eps[i]):.3f}"]
+            row += [f"{obs.eps[i]:.3f}", f"{abs(mean - obs.eps[i]):.3f}"]
         table.add_row(*row)
     console.print(table)
-    leaders = f"leaders found: {record['n_leaders_found']} of {trace.N} agents"
-    if trace.roles is not None:
-        leaders += f" (truth: {int(trace.roles.sum())})"
+    leaders = f"leaders found: {record['n_leaders_found']} of {obs.N} agents"
+    if obs.roles is not None:
+        leaders += f" (truth: {int(obs.roles.sum())})"
     console.print(leaders)
     if "metrics" in record:
         m = record["metrics"]
-        console.print(
-            f"role error: {m['role_error_rate']:.3f}  eps RMSE: {m['rmse_eps']:.4f}  "
-            f"leaders recall: {m['leaders_recall']:.2f}"
-        )
+        line = f"role error: {m['role_error_rate']:.3f}  "
+        line += f"eps RMSE: {m['rmse_eps']:.4f}  " if "rmse_eps" in m else ""
+        console.print(line + f"leaders recall: {m['leaders_recall']:.2f}")
     cost = f"wall time: {record['wall_time_s']:.1f} s"
     for key in ("steps", "warmup", "samples", "simulations"):
         if key in record:

@@ -6,6 +6,8 @@ Hydra and OmegaConf stop here: everything below this module takes plain typed ob
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Sequence
 
 from hydra import compose, initialize_config_module
@@ -14,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vi_od.errors import ViOdError
+from vi_od.errors import ViOdError, require
 from vi_od.models.bcm_roles.simulate import SimulatorSettings
 
 CONFIG_MODULE = "vi_od.conf"
@@ -87,16 +89,59 @@ def simulator_settings(cfg: DictConfig) -> SimulatorSettings:
 
 
 def settings_from_dict(cls, values: dict, prefix: str):
-    """Build a frozen settings dataclass from a config dict, naming unknown or mistyped keys."""
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in values:
+    """Build a frozen settings dataclass from a config dict, naming unknown or mistyped keys.
+
+    Each value is checked against its field's annotation before the dataclass sees it, so a
+    method's own `validate()` only ever compares values of the right type.
+    """
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key, value in values.items():
         if key not in known:
             raise ViOdError(f"unknown config key '{prefix}.{key}' (known: {', '.join(known)})")
+        require(_fits(value, hints[key]), f"{prefix}.{key}", value, _describe(hints[key]))
     try:
         obj = cls(**values)
     except TypeError as exc:
         raise ViOdError(f"{prefix}: {exc}") from None
     return obj.validate() if hasattr(obj, "validate") else obj
+
+
+def _fits(value, kind) -> bool:
+    """Whether a config value (YAML scalar or list) can stand for a field of type `kind`."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return len(value) == len(args) and all(map(_fits, value, args))
+        return all(_fits(v, args[0]) for v in value) if args else True
+    if kind is type(None):
+        return value is None
+    if kind is float:  # an integer stands for a float (lr=1); kept as given, so job ids hold
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _describe(kind) -> str:
+    """A field type in the words of the error message: 'an integer', 'a list of 2 numbers'."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin in (tuple, list):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return f"a list of {len(args)} {_plural(args[0])}"
+        return f"a list of {_plural(args[0])}" if args else "a list"
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return words.get(kind, "null" if kind is type(None) else f"a {kind.__name__}")
+
+
+def _plural(kind) -> str:
+    return {int: "integers", float: "numbers", bool: "booleans", str: "strings"}.get(kind, "values")
 
 
 def _as(kind, key: str, value):

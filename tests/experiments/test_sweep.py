@@ -83,10 +83,11 @@ def test_lists_ranges_globs_and_skipped_cells():
 
 
 def test_job_ids_are_stable_and_name_the_resolved_config():
-    a = sweep.expand(["N=30", "T=64", "leader_proportion=0.1", "method.steps=40"], multirun=False)
-    b = sweep.expand(["method.steps=40", "leader_proportion=0.10", "T=64", "N=30"], multirun=False)
+    svi = ["method=svi-normal", "N=30", "T=64"]
+    a = sweep.expand([*svi, "leader_proportion=0.1", "method.steps=40"], multirun=False)
+    b = sweep.expand(["method.steps=40", "leader_proportion=0.10", *svi[::-1]], multirun=False)
     assert [j.job_id for j in a.jobs] == [j.job_id for j in b.jobs]
-    c = sweep.expand(["N=30", "T=64", "leader_proportion=0.1", "method.steps=41"], multirun=False)
+    c = sweep.expand([*svi, "leader_proportion=0.1", "method.steps=41"], multirun=False)
     assert c.jobs[0].job_id != a.jobs[0].job_id
     assert c.jobs[0].exp_id == a.jobs[0].exp_id  # same experiment, same trace
 

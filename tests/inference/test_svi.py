@@ -207,7 +207,7 @@ def test_label_switch_flips_the_raw_role_draws_too():
 )
 def test_bad_settings_name_the_key(override, message):
     with pytest.raises(ViOdError) as err:
-        method_settings(compose_config([override]))
+        method_settings(compose_config(["method=svi-normal", override]))
     assert message in str(err.value)
 
 

@@ -11,7 +11,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
@@ -22,6 +22,9 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.posterior import Posterior, summarize
 from vi_od.models.bcm_roles import EPS_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class FitResult(NamedTuple):
@@ -43,8 +46,42 @@ def fit_observations(obs: Observations, method_name: str, settings, seed: int) -
         "seed": seed,
         "wall_time_s": wall,
         **summarize(posterior, obs),
+        "agent_ids": _json_ready(list(obs.agent_ids)),  # aligned with roles and p_leader
     }
     return FitResult(posterior, record)
+
+
+def agents_table(posterior: Posterior, obs: Observations) -> pd.DataFrame:
+    """One row per agent, keyed by the user's ids: P(leader), its std, role, received."""
+    import pandas as pd
+
+    std = posterior.p_leader_std
+    return pd.DataFrame(
+        {
+            "agent": obs.agent_ids,
+            "p_leader": posterior.p_leader,
+            "p_leader_std": np.full(obs.N, np.nan) if std is None else std,
+            "role": np.where(posterior.roles == 1, "leader", "follower"),
+            "interactions_received": obs.received(),
+        }
+    )
+
+
+AGENT_TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def check_agents_path(path: str | os.PathLike) -> None:
+    """Refuse an agents-table name we cannot write before any work is done."""
+    if Path(path).suffix.lower() not in AGENT_TABLE_SUFFIXES:
+        raise ViOdError(f"{path}: the agents table must end in .csv or .parquet")
+
+
+def write_agents(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the agents table as CSV or Parquet (by suffix), atomically."""
+    check_agents_path(path)
+    if Path(path).suffix.lower() == ".csv":
+        return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _json_ready(value):
@@ -58,8 +95,11 @@ def _json_ready(value):
     return value
 
 
-def save_idata(posterior: Posterior, path: str | os.PathLike) -> Path:
-    """Write the posterior's raw draws as ArviZ InferenceData (NetCDF), atomically."""
+def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) -> Path:
+    """Write the posterior's raw draws as ArviZ InferenceData (NetCDF), atomically.
+
+    The roles' `agent` coordinate holds agent_ids (the user's ids) when given, else 0..N-1.
+    """
     with warnings.catch_warnings():  # arviz announces its 1.0 refactor on import
         warnings.simplefilter("ignore", FutureWarning)
         import arviz as az
@@ -70,7 +110,8 @@ def save_idata(posterior: Posterior, path: str | os.PathLike) -> Path:
     dims = {"eps": ["eps_name"], "roles": ["agent"]}
     coords = {"eps_name": list(EPS_NAMES)}
     if "roles" in draws:
-        coords["agent"] = np.arange(draws["roles"].shape[-1])
+        n = draws["roles"].shape[-1]
+        coords["agent"] = np.arange(n) if agent_ids is None else _json_ready(list(agent_ids))
     idata = az.from_dict(
         posterior=draws,
         coords=coords,

@@ -85,13 +85,13 @@ def expected_calibration_error(p_leader, roles_true, bins: int = 10) -> float:
 
 
 def metrics(posterior: Posterior, truth: Observations) -> dict:
-    """Accuracy of a posterior against the truth that (simulated) data carry."""
+    """Accuracy of a posterior against the truth the data carry (roles; eps when known)."""
     roles_true = truth.roles.astype(int)
     wrong = posterior.roles != roles_true
     n_leaders = roles_true.sum()
     found = (posterior.roles == 1) & (roles_true == 1)
-    return {
-        "rmse_eps": rmse_eps(posterior.eps_mean, truth.eps),
+    eps = {} if truth.eps is None else {"rmse_eps": rmse_eps(posterior.eps_mean, truth.eps)}
+    return eps | {
         "role_error_rate": float(wrong.mean()),
         "perfect_roles": bool(not wrong.any()),
         "leaders_recall": float(found.sum() / n_leaders) if n_leaders else float("nan"),
@@ -116,6 +116,6 @@ def summarize(posterior: Posterior, obs: Observations) -> dict:
     }
     if posterior.p_leader_std is not None:
         out["p_leader_std"] = [float(s) for s in posterior.p_leader_std]
-    if obs.has_truth:
+    if obs.roles is not None:  # known roles (e.g. `vi-od fit --truth`) are scored without eps
         out["metrics"] = metrics(posterior, obs)
     return out

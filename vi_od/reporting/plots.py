@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from vi_od.data.observations import Observations  # noqa: E402
 from vi_od.data.trace import Trace  # noqa: E402
 
 ROLE_COLORS = {0: "tab:blue", 1: "tab:red"}
@@ -43,46 +44,47 @@ def trajectories(trace: Trace, max_agents: int = 400) -> Figure:
     return fig
 
 
-def fit(posterior, trace: Trace) -> Figure:
+def fit(posterior, obs: Observations) -> Figure:
     """A fit at a glance: each eps posterior against the truth, and P(leader) per agent sorted.
 
-    Agents are coloured by their true role when the trace carries it.
+    Agents are coloured by their true role when the data carry it (or `--truth` gave it).
     """
     fig = plt.figure(figsize=(12, 4.8), constrained_layout=True)
     grid = fig.add_gridspec(2, 4)
     for i in range(4):
-        _eps_posterior(fig.add_subplot(grid[i // 2, i % 2]), posterior, trace, i)
-    _p_leader_sorted(fig.add_subplot(grid[:, 2:]), posterior, trace)
-    fig.suptitle(f"{posterior.method}: N={trace.N}, T={trace.T}", fontsize=11)
+        _eps_posterior(fig.add_subplot(grid[i // 2, i % 2]), posterior, obs, i)
+    _p_leader_sorted(fig.add_subplot(grid[:, 2:]), posterior, obs)
+    size = f"T={obs.trace.T}" if obs.trace is not None else f"{obs.M} interactions"
+    fig.suptitle(f"{posterior.method}: N={obs.N}, {size}", fontsize=11)
     return fig
 
 
 EPS_LABELS = ("eps+ follower", "eps+ leader", "eps- follower", "eps- leader")
 
 
-def _eps_posterior(ax, posterior, trace: Trace, i: int) -> None:
+def _eps_posterior(ax, posterior, obs: Observations, i: int) -> None:
     """Histogram of one eps's samples, its 90% interval shaded, the truth dashed."""
     samples = posterior.eps_samples[:, i]
     color = ROLE_COLORS[i % 2]
     ax.hist(samples, bins=30, density=True, alpha=0.6, color=color)
     ax.axvspan(*np.quantile(samples, [0.05, 0.95]), color=color, alpha=0.12, lw=0)
-    if trace.eps is not None:
-        ax.axvline(trace.eps[i], color="black", ls="--", lw=1.2, label="truth")
+    if obs.eps is not None:
+        ax.axvline(obs.eps[i], color="black", ls="--", lw=1.2, label="truth")
         ax.legend(fontsize=7, loc="upper right", handlelength=1.5)
     ax.set_title(f"{EPS_LABELS[i]}: {samples.mean():.3f} ± {samples.std():.3f}", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.set_yticks([])
 
 
-def _p_leader_sorted(ax, posterior, trace: Trace) -> None:
+def _p_leader_sorted(ax, posterior, obs: Observations) -> None:
     """P(leader) of every agent in increasing order, with the 0.5 decision line."""
     order = np.argsort(posterior.p_leader)
     p = posterior.p_leader[order]
     x = np.arange(p.size)
-    if trace.roles is None:
+    if obs.roles is None:
         ax.scatter(x, p, s=10, color="tab:gray")
     else:
-        roles = trace.roles[order]
+        roles = obs.roles[order]
         for role, name in ((0, "followers"), (1, "leaders")):
             mine = roles == role
             ax.scatter(x[mine], p[mine], s=10, color=ROLE_COLORS[role], label=f"true {name}")
