@@ -88,6 +88,8 @@ def test_log_of_a_trace_gives_the_same_likelihood_inputs(trace_obs, tmp_path, su
 
 
 def test_log_of_a_trace_gives_the_same_fit(small_trace, trace_obs, tmp_path):
+    """End to end through load_observations. Methods read only the Observations arrays
+    (equal above), except abc, which also reads the dense trace: its replay is tested below."""
     path = write(log_table(trace_obs), tmp_path / "log.parquet", truth_metadata(trace_obs))
     npz = save(small_trace, tmp_path / "t.npz")
     settings = get("svi-normal").Settings(steps=300).validate()
