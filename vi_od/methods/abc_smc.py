@@ -54,7 +54,7 @@ from vi_od.progress import task
 from vi_od.simulate import Dynamics, dynamics_from_eps, simulate_counts
 from vi_od.trace import Trace
 
-SIMULATORS = ("stochastic", "deterministic")
+SIMULATORS = ("deterministic", "stochastic")
 ROLE_PRIORS = ("share", "bernoulli")
 
 
@@ -63,14 +63,14 @@ class Settings:
     """conf/method/abc-smc.yaml."""
 
     simulations: int = 15000
-    population: int = 1000
+    population: int = 500
     max_generations: int = 40
     threshold_factor: float = 1.0
     quantile: float = 0.5
     kernel_scale: float = 2.0
     role_redraw: float = 1.0
     role_prior: str = "share"
-    simulator: str = "stochastic"
+    simulator: str = "deterministic"
     chunk_size: int = 1000
 
     def validate(self) -> Settings:
