@@ -1,5 +1,7 @@
+
 """Sweeps: grid expansion, job ids and seeds, real jobs with timeouts, errors, resume, dask."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -190,6 +192,15 @@ def test_rerun_skips_finished_jobs(tiny_run):
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "runs").iterdir()}
     assert sweep.run(plan, folder, jobs=2) == {}
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "runs").iterdir()} == before
+
+
+def test_one_job_at_a_time_runs_in_the_sweep_process_and_gives_the_same_row(tiny_run, tmp_path):
+    # --jobs 1: joblib runs the task in this process, whose parent is no sweep to watch
+    plan, folder, _ = tiny_run
+    one = dataclasses.replace(plan, jobs=plan.jobs[:1])
+    assert sweep.run(one, tmp_path, jobs=1, timeout_s=300) == {"ok": 1}
+    job_id = one.jobs[0].job_id
+    assert _rows(tmp_path)[job_id] == _rows(folder)[job_id]
 
 
 def test_timeout_and_error_rows_while_others_complete(tmp_path):

@@ -339,7 +339,10 @@ def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[
     import joblib
 
     if backend == "loky":
-        yield (jobs or len(os.sched_getaffinity(0))), os.getpid()
+        n_jobs = jobs or len(os.sched_getaffinity(0))
+        # One job runs in this process (joblib's sequential backend): there is no worker
+        # whose parent to watch, and the job's own process already dies with this one.
+        yield n_jobs, (os.getpid() if n_jobs > 1 else None)
         return
     check_backend(backend, scheduler)
     try:

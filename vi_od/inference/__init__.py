@@ -24,7 +24,7 @@ class Method(NamedTuple):
 
 
 # module names under vi_od.inference, each exposing METHODS: dict[str, Method]
-_FAMILIES = ("svi", "nuts", "abc", "marginal")
+_FAMILIES = ("svi", "nuts", "abc", "abc_smc", "marginal")
 
 
 def registry() -> dict[str, Method]:
