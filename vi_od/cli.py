@@ -60,22 +60,52 @@ def save_figure(fig, path: Path) -> None:
 @app.command()
 def simulate(
     overrides: list[str] = OVERRIDES,
-    out: Path = typer.Option(..., "--out", "-o", help="Trace file to write (.npz)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output: a dense trace (.npz) or an event log (.parquet)."
+    ),
     seed: int = typer.Option(None, help="Random seed (default: the config's seed)."),
     plot: Path = typer.Option(None, help="Also draw the opinion trajectories to this image."),
+    snapshots: int = typer.Option(
+        None, "--snapshots", min=1, help="Event log: keep the opinions every K steps "
+        "in <out>.snapshots.npz (for plots).",
+    ),
+    activity: str = typer.Option(
+        "uniform", help="Who receives the interactions: uniform, or zipf:A (power law, "
+        "heavy-tailed; .parquet only).",
+    ),
 ) -> None:
-    """Simulate a trace of the bounded-confidence model with leaders and followers.
+    """Simulate the bounded-confidence model with leaders and followers.
+
+    A .npz trace holds every opinion at every step (T x N); a .parquet event log holds one
+    row per interaction, written in chunks, for runs of any size.
 
     Example: vi-od simulate N=200 T=2048 leader_proportion=0.1 --out trace.npz --seed 7
+
+    Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
-    from vi_od.models.bcm_roles.simulate import simulate_trace
+    from vi_od import limits
+    from vi_od.models.bcm_roles import simulate as sim
 
     with user_errors():
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
         seed = cfg.seed if seed is None else seed
+        flow = sim.Activity.parse(activity)
+        if out.suffix == ".parquet":
+            simulate_event_log(settings, seed, flow, out, snapshots, plot is not None)
+            return
+        if out.suffix != ".npz":
+            raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
+        if snapshots is not None or flow.kind != "uniform":
+            raise ViOdError("--snapshots and --activity need an event log: --out NAME.parquet")
+        limits.require_memory(
+            f"a dense trace of N={settings.N}, T={settings.T} (X alone is "
+            f"{limits.gib(4 * settings.T * settings.N)})",
+            sim.dense_trace_bytes(settings),
+            f"write an event log instead: --out {out.with_suffix('.parquet')}",
+        )
         with console.status(f"simulating N={settings.N}, T={settings.T} ..."):
-            trace = simulate_trace(settings, seed)
+            trace = sim.simulate_trace(settings, seed)
         trace_io.save(trace, out)
         print_summary(trace_io.summary(trace), f"trace written to {out} (seed {seed})")
         if plot is not None:
@@ -83,6 +113,32 @@ def simulate(
 
             save_figure(trajectories(trace), plot)
             console.print(f"trajectories drawn to {plot}")
+
+
+def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bool) -> None:
+    """`vi-od simulate ... --out x.parquet`: stream the simulation into an event log."""
+    from vi_od import limits
+    from vi_od.data import eventlog_writer
+    from vi_od.models.bcm_roles import simulate as sim
+    from vi_od.progress import task
+
+    if plot:
+        raise ViOdError("--plot draws a dense .npz trace; an event log keeps --snapshots K")
+    M = (settings.T - 1) * settings.edges_per_step
+    limits.require_memory(f"simulating {M} interactions", sim.stream_bytes(settings, every))
+    stream = sim.simulate_stream(settings, seed, activity, snapshot_every=every)
+    meta = eventlog_writer.truth_metadata(stream, settings, seed, activity)
+    with task("simulating", total=settings.T - 1) as advance:
+        counts = eventlog_writer.write_event_log(out, stream, meta, every is not None, advance)
+    summary = {"N": settings.N, "T": settings.T, "E": settings.edges_per_step,
+               "activity": activity.kind if activity.kind == "uniform"
+               else f"zipf:{activity.exponent:g}", **counts,
+               "n_leaders": int(stream.roles.sum())}  # fmt: skip
+    summary.update(zip(trace_io.EPS_NAMES, (float(e) for e in stream.eps)))
+    print_summary(summary, f"event log written to {out} (seed {seed})")
+    if every is not None:
+        path = eventlog_writer.snapshots_path(out)
+        console.print(f"opinions every {every} steps (time, X) written to {path}")
 
 
 @app.command()
@@ -257,6 +313,7 @@ def fit(
 
     Example: vi-od fit trace.npz --method svi-nf method.steps=5000 --out fit.json
     """
+    from vi_od.inference import check_limits
     from vi_od.inference.fitting import fit_observations, save_idata, write_json
 
     with user_errors():
@@ -264,7 +321,9 @@ def fit(
         chosen, settings = method_settings(cfg)
         trace = trace_io.load(trace_path)
         seed = cfg.seed if seed is None else seed
-        result = fit_observations(trace_io.to_observations(trace), chosen.name, settings, seed)
+        observations = trace_io.to_observations(trace)
+        check_limits(chosen, observations, settings)
+        result = fit_observations(observations, chosen.name, settings, seed)
         print_fit(result.record, trace)
         if out is not None:
             write_json(result.record, out)
