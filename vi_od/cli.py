@@ -61,22 +61,52 @@ def save_figure(fig, path: Path) -> None:
 @app.command()
 def simulate(
     overrides: list[str] = OVERRIDES,
-    out: Path = typer.Option(..., "--out", "-o", help="Trace file to write (.npz)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output: a dense trace (.npz) or an event log (.parquet)."
+    ),
     seed: int = typer.Option(None, help="Random seed (default: the config's seed)."),
     plot: Path = typer.Option(None, help="Also draw the opinion trajectories to this image."),
+    snapshots: int = typer.Option(
+        None, "--snapshots", min=1, help="Event log: keep the opinions every K steps "
+        "in <out>.snapshots.npz (for plots).",
+    ),
+    activity: str = typer.Option(
+        "uniform", help="Who receives the interactions: uniform, or zipf:A (power law, "
+        "heavy-tailed; .parquet only).",
+    ),
 ) -> None:
-    """Simulate a trace of the bounded-confidence model with leaders and followers.
+    """Simulate the bounded-confidence model with leaders and followers.
+
+    A .npz trace holds every opinion at every step (T x N); a .parquet event log holds one
+    row per interaction, written in chunks, for runs of any size.
 
     Example: vi-od simulate N=200 T=2048 leader_proportion=0.1 --out trace.npz --seed 7
+
+    Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
-    from vi_od.models.bcm_roles.simulate import simulate_trace
+    from vi_od import limits
+    from vi_od.models.bcm_roles import simulate as sim
 
     with user_errors():
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
         seed = cfg.seed if seed is None else seed
+        flow = sim.Activity.parse(activity)
+        if out.suffix == ".parquet":
+            simulate_event_log(settings, seed, flow, out, snapshots, plot is not None)
+            return
+        if out.suffix != ".npz":
+            raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
+        if snapshots is not None or flow.kind != "uniform":
+            raise ViOdError("--snapshots and --activity need an event log: --out NAME.parquet")
+        limits.require_memory(
+            f"a dense trace of N={settings.N}, T={settings.T} (X alone is "
+            f"{limits.gib(4 * settings.T * settings.N)})",
+            sim.dense_trace_bytes(settings),
+            f"write an event log instead: --out {out.with_suffix('.parquet')}",
+        )
         with console.status(f"simulating N={settings.N}, T={settings.T} ..."):
-            trace = simulate_trace(settings, seed)
+            trace = sim.simulate_trace(settings, seed)
         trace_io.save(trace, out)
         print_summary(trace_io.summary(trace), f"trace written to {out} (seed {seed})")
         if plot is not None:
@@ -96,6 +126,33 @@ OPINIONS = typer.Option(
     "--opinions",
     help="Opinions table (agent, time, opinion) for an event log without opinion columns.",
 )
+
+
+def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bool) -> None:
+    """`vi-od simulate ... --out x.parquet`: stream the simulation into an event log."""
+    from vi_od import limits
+    from vi_od.data import eventlog_writer
+    from vi_od.models.bcm_roles import simulate as sim
+    from vi_od.progress import task
+
+    if plot:
+        raise ViOdError("--plot draws a dense .npz trace; an event log keeps --snapshots K")
+    M = (settings.T - 1) * settings.edges_per_step
+    limits.require_memory(f"simulating {M} interactions", sim.stream_bytes(settings, every))
+    stream = sim.simulate_stream(settings, seed, activity, snapshot_every=every)
+    meta = eventlog_writer.truth_metadata(stream, settings, seed, activity)
+    with task("simulating", total=settings.T - 1) as advance:
+        counts = eventlog_writer.write_event_log(out, stream, meta, every is not None, advance)
+    summary = {"N": settings.N, "T": settings.T, "E": settings.edges_per_step,
+               "activity": activity.kind if activity.kind == "uniform"
+               else f"zipf:{activity.exponent:g}", **counts,
+               "n_leaders": int(stream.roles.sum())}  # fmt: skip
+    summary.update(zip(trace_io.EPS_NAMES, (float(e) for e in stream.eps)))
+    print_summary(summary, f"event log written to {out} (seed {seed})")
+    if every is not None:
+        path = eventlog_writer.snapshots_path(out)
+        console.print(f"opinions every {every} steps (time, X) written to {path}")
+
 
 
 def load_data(path: Path, opinions: Path | None, cfg=None):
@@ -316,6 +373,7 @@ def fit(
     """
     import dataclasses
 
+    from vi_od.inference import check_limits
     from vi_od.inference.fitting import (
         agents_table,
         check_agents_path,
@@ -342,6 +400,7 @@ def fit(
             mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
             console.print(f"rho={obs.rho:g} {mu}: from the config (not in the data)")
         seed = cfg.seed if seed is None else seed
+        check_limits(chosen, obs, settings)
         result = fit_observations(obs, chosen.name, settings, seed)
         print_fit(result.record, obs)
         if out is not None:

@@ -3,16 +3,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vi_od.data.trace import to_observations
+from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles.simulate import (
     EPS_MINUS_GRID,
     EPS_PLUS_GRID,
+    Activity,
     SimulatorSettings,
+    chunk_steps,
     draw_eps_from_grid,
     dynamics_from_eps,
     simulate_counts,
     simulate_jit,
+    simulate_stream,
     simulate_trace,
     split_simulation_key,
+    stream_observations,
 )
 
 
@@ -104,3 +110,56 @@ def test_eps_drawn_from_the_paper_grid_and_ordered():
         assert np.isclose(EPS_PLUS_GRID, pf).any() and np.isclose(EPS_PLUS_GRID, pl).any()
         assert np.isclose(EPS_MINUS_GRID, mf).any() and np.isclose(EPS_MINUS_GRID, ml).any()
         assert pf >= pl and mf <= ml
+
+
+# --- streaming (event logs of any size) -----------------------------------------------
+
+COLUMNS = ("time", "sender", "receiver", "sender_opinion", "receiver_opinion", "s_plus", "s_minus")
+
+
+@pytest.mark.parametrize(("chunk", "every"), [(1 << 16, None), (7, None), (64, 10), (10, 50)])
+def test_stream_is_the_dense_simulation_bit_for_bit(small_trace, chunk, every):
+    settings = SimulatorSettings(N=30, T=200, leader_proportion=0.1)  # small_trace's
+    stream = simulate_stream(settings, 0, snapshot_every=every, chunk=chunk)
+    chunks = list(stream.chunks)
+    assert len(chunks) == stream.n_chunks
+    np.testing.assert_array_equal(stream.roles, small_trace.roles)
+    np.testing.assert_array_equal(stream.eps, small_trace.eps)
+    stream = simulate_stream(settings, 0, snapshot_every=every, chunk=chunk)
+    got, want = stream_observations(stream, settings, 0), to_observations(small_trace)
+    for name in COLUMNS:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    if every is not None:
+        times = np.concatenate([c.snapshot_time for c in chunks])
+        np.testing.assert_array_equal(times, np.arange(0, 200, every))
+        X = np.concatenate([c.snapshots for c in chunks])
+        np.testing.assert_array_equal(X, small_trace.X[times])
+
+
+def test_zipf_activity_gives_heavy_tailed_receivers():
+    settings = SimulatorSettings(N=1000, T=2001, leader_proportion=0.1)
+    activity = Activity.parse("zipf:0.9")
+    obs = stream_observations(simulate_stream(settings, 3, activity), settings, 3)
+    counts = np.sort(obs.received())[::-1]
+    assert 0.25 < counts[:10].sum() / obs.M < 0.4  # the busiest 1% receive 31% (weights)
+    assert np.all(obs.sender != obs.receiver)
+    senders = np.bincount(obs.sender, minlength=1000)
+    assert senders.max() < 3 * senders.mean()  # senders stay uniform
+    again = stream_observations(simulate_stream(settings, 3, activity, chunk=333), settings, 3)
+    np.testing.assert_array_equal(again.receiver, obs.receiver)
+    np.testing.assert_array_equal(again.s_plus, obs.s_plus)
+
+
+@pytest.mark.parametrize("text", ["pareto", "zipf", "zipf:x", "zipf:-1", "uniform:2"])
+def test_bad_activity_is_named(text):
+    with pytest.raises(ViOdError, match="--activity"):
+        Activity.parse(text)
+
+
+def test_chunks_fit_the_snapshot_stride():
+    assert chunk_steps(100, None) == 1 << 16
+    assert chunk_steps(100, 1000) == 65000  # a multiple of the stride
+    assert chunk_steps(10**6, 1) == 33  # at most 2^25 opinions per chunk
+    assert chunk_steps(100, 10**6) == 62500  # a divisor of the stride
+    with pytest.raises(ViOdError, match="--snapshots"):
+        chunk_steps(100, 1_000_003)  # prime: no divisor near a chunk

@@ -2,8 +2,9 @@
 
 Every method is `fit(obs, settings, key) -> Posterior`, obs the flat table of interactions
 (vi_od.data.observations), with a frozen, validated Settings dataclass whose fields are the
-keys of conf/method/<name>.yaml (minus `name`). Adding a method = a module exposing
-`METHODS` + its conf file + one entry in `_FAMILIES`.
+keys of conf/method/<name>.yaml (minus `name`), and optionally `limits(obs, settings)`, the
+check `vi-od fit` runs first. Adding a method = a module exposing `METHODS` + its conf
+file + one entry in `_FAMILIES` (+ its entry in limits.LIMITS).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from vi_od.errors import ViOdError, require
 
 
 class Method(NamedTuple):
-    """A registered method: its name, its fit function and its settings type."""
+    """A registered method: its name, its fit function, its settings type, its limits."""
 
     name: str
     fit: Callable[..., Any]  # (observations, settings, key) -> Posterior
     Settings: type
+    # (observations, settings) -> None; raises ViOdError when a run would not fit
+    limits: Callable[..., None] | None = None
 
 
 # module names under vi_od.inference, each exposing METHODS: dict[str, Method]
@@ -28,11 +31,26 @@ _FAMILIES = ("svi", "nuts", "abc", "abc_smc", "marginal")
 
 
 def registry() -> dict[str, Method]:
-    """All registered methods by name."""
+    """All registered methods by name, with their limits (vi_od.inference.limits) attached."""
+    from vi_od.inference.limits import LIMITS
+
     out: dict[str, Method] = {}
     for family in _FAMILIES:
         out.update(importlib.import_module(f"vi_od.inference.{family}").METHODS)
-    return out
+    return {
+        name: m if m.limits or name not in LIMITS else m._replace(limits=LIMITS[name])
+        for name, m in out.items()
+    }
+
+
+def check_limits(method: Method, obs, settings) -> None:
+    """Refuse, before any work, a run the method estimates would not fit (one-line ViOdError).
+
+    A method that cannot run at the data's size says so with its estimate instead of
+    running out of memory or for hours (issue 12).
+    """
+    if method.limits is not None:
+        method.limits(obs, settings)
 
 
 def get(name: str) -> Method:

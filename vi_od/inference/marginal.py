@@ -1,12 +1,18 @@
 """Exact role marginalization: NUTS and SVI on the collapsed PGABM (issue 7).
 
-The roles are summed out per agent (vi_od/collapsed.py), leaving 5 continuous dimensions:
+The roles are summed out per agent (models/bcm_roles/collapsed.py), leaving 5 continuous
+dimensions:
 theta (4, the paper's eps transform) and the leader proportion pi. The posterior has two
 mirror-image modes (leaders and followers swapped); the prior on pi is label-symmetric, so
 either mode is the posterior once each sample is relabelled (pi > 0.5 => swap the L/F eps
 and use 1 - pi). P(leader) per agent is the average over samples of the Bayes-rule role
 posterior; its std over samples is the uncertainty. The paper's majority rule
 (make_posterior) stays as a safety net.
+
+Both read each agent's log-likelihood from the per-agent table (`collapsed.tabulate`):
+one streamed O(interactions) pass, then O(N) per gradient whatever the receivers' skew.
+The data always enter the compiled functions as arguments, never as closed-over
+constants: at 10^5 agents the table is hundreds of MB.
 """
 
 from __future__ import annotations
@@ -32,12 +38,8 @@ from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
 from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
-from vi_od.models.bcm_roles.collapsed import (
-    Grouped,
-    collapsed_pgabm,
-    group_by_receiver,
-    leader_probability,
-)
+from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
+from vi_od.models.bcm_roles.relaxed import LikelihoodTable
 from vi_od.progress import task
 
 # The guide starts narrow: below the posterior's width the ELBO's pull on the scale is
@@ -120,17 +122,29 @@ def relabel(eps: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(swapped[..., None], eps[..., SWAP_ROLES], eps), np.where(swapped, 1 - pi, pi)
 
 
-def role_posterior(eps: np.ndarray, pi: np.ndarray, data: Grouped) -> tuple[np.ndarray, np.ndarray]:
+def role_posterior(eps: np.ndarray, pi: np.ndarray, data: LikelihoodTable):
     """Mean and std over samples (S, 4), (S,) of each agent's P(leader | eps, pi, s)."""
-    p = np.asarray(_role_probabilities(jnp.asarray(eps), jnp.asarray(pi), data), np.float64)
-    return p.mean(axis=0), p.std(axis=0)
+    mean, std = _role_moments(jnp.asarray(eps, jnp.float32), jnp.asarray(pi, jnp.float32), data)
+    return np.asarray(mean, np.float64), np.asarray(std, np.float64)
 
 
 @jax.jit
-def _role_probabilities(eps: jax.Array, pi: jax.Array, data: Grouped) -> jax.Array:
-    """(S, N) P(leader) per sample, in batches so that memory stays at a few MB per sample."""
-    one = lambda sample: leader_probability(sample[0], sample[1], data)
-    return jax.lax.map(one, (eps, pi), batch_size=16)
+def _role_moments(eps: jax.Array, pi: jax.Array, data: LikelihoodTable):
+    """(N,) mean and std of P(leader) over the samples, accumulated one sample at a time.
+
+    Never (S, N): 500 samples of 10^5 agents would be 200 MB. Sums are taken around the
+    first sample's probabilities, so that a std near 0 does not cancel away in float32.
+    """
+    first = leader_probability(eps[0], pi[0], data)
+
+    def add(sums, sample):
+        d = leader_probability(sample[0], sample[1], data) - first
+        return (sums[0] + d, sums[1] + d * d), None
+
+    zeros = jnp.zeros_like(first)
+    (total, squares), _ = jax.lax.scan(add, (zeros, zeros), (eps, pi))
+    shift = total / eps.shape[0]
+    return first + shift, jnp.sqrt(jnp.maximum(squares / eps.shape[0] - shift**2, 0.0))
 
 
 def _chunk(*lengths: int, limit: int) -> int:
@@ -156,7 +170,7 @@ def _prior_median(settings):
     return init_to_value(values=values)
 
 
-def _posterior(method: str, eps, pi, data: Grouped, info: dict) -> Posterior:
+def _posterior(method: str, eps, pi, data: LikelihoodTable, info: dict) -> Posterior:
     """Relabel draws (chain, draw, ...), average role posteriors, apply the majority rule."""
     chains, draws = pi.shape
     info = {**info, "relabelled": float(np.mean(pi > 0.5))}
@@ -177,7 +191,7 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Poste
     trajectory of the batch, which measured 2-3x slower per leapfrog step and compiled
     slower, even for one chain.
     """
-    data = group_by_receiver(obs)
+    data = tabulate(obs)
     kernel = NUTS(
         _model(settings),
         target_accept_prob=settings.target_accept,
@@ -209,8 +223,8 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Poste
             chains.append(jax.tree.map(lambda *c: np.concatenate(c), *jax.device_get(outputs)))
     z, diverging, steps = jax.tree.map(lambda *c: np.stack(c), *chains)  # (chain, iteration)
     z = jax.tree.map(lambda x: x[:, settings.warmup :], z)
-    constrain = jax.jit(jax.vmap(jax.vmap(kernel.postprocess_fn((data,), {}))))
-    sites = jax.device_get(constrain(z))
+    constrain = jax.jit(lambda z, data: jax.vmap(jax.vmap(kernel.postprocess_fn((data,), {})))(z))
+    sites = jax.device_get(constrain(z, data))
     pi = np.broadcast_to(np.asarray(sites["pi"]), (settings.chains, settings.samples))
     info = {"warmup": settings.warmup, "samples": settings.samples, "chains": settings.chains,
             "divergences": int(diverging[:, settings.warmup :].sum()),
@@ -231,30 +245,57 @@ def _diagnostics(draws: dict) -> dict:
     }
 
 
-def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posterior:
-    """SVI with a Gaussian guide on (theta, logit pi), Adam, one compiled loop per chunk."""
-    data = group_by_receiver(obs)
+def _svi(settings: SviSettings) -> SVI:
+    """A fresh SVI on the collapsed model: Gaussian guide from the prior median, decaying Adam."""
     model = _model(settings)
     guide = GUIDES[settings.guide](
         model, init_loc_fn=_prior_median(settings), init_scale=INIT_SCALE
     )
     # Adam's noise floor at a fixed rate biases the weakly identified pi; decay the rate.
     lr = exponential_decay(settings.lr, settings.steps, settings.lr_decay)
-    svi = SVI(model, guide, Adam(lr), Trace_ELBO())
+    return SVI(model, guide, Adam(lr), Trace_ELBO())
+
+
+def _ready(settings: SviSettings, data: LikelihoodTable) -> SVI:
+    """An SVI whose guide is set up inside the current trace, bound to the traced data.
+
+    A guide keeps a replay of the model bound to the data it was set up with, so every
+    compiled function sets up its own (dead code once compiled) rather than closing over a
+    table of hundreds of MB as a constant.
+    """
+    svi = _svi(settings)
+    svi.init(jax.random.PRNGKey(0), data)
+    return svi
+
+
+@partial(jax.jit, static_argnums=0)
+def _svi_init(settings: SviSettings, key, data: LikelihoodTable):
+    return _svi(settings).init(key, data)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _svi_chunk(settings: SviSettings, n: int, state, data: LikelihoodTable):
+    svi = _ready(settings, data)
+    return jax.lax.scan(lambda s, _: svi.update(s, data), state, length=n)
+
+
+@partial(jax.jit, static_argnums=0)
+def _svi_sample(settings: SviSettings, key, state, data: LikelihoodTable):
+    svi = _ready(settings, data)
+    params = svi.get_params(state)
+    return svi.guide.sample_posterior(key, params, sample_shape=(settings.num_samples,))
+
+
+def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posterior:
+    """SVI with a Gaussian guide on (theta, logit pi), Adam, one compiled loop per chunk."""
+    data = tabulate(obs)
     key_init, key_sample = jax.random.split(key)
-    # Traced init: one compile instead of ~300 eager ones (seconds). The data are closed
-    # over, not traced, because the guide keeps a model replay bound to them for sampling.
-    state = jax.jit(lambda key: svi.init(key, data))(key_init)
+    state = _svi_init(settings, key_init, data)
     n = _chunk(settings.steps, limit=100)
-
-    @jax.jit
-    def run(state, data):
-        return jax.lax.scan(lambda s, _: svi.update(s, data), state, length=n)
-
     losses = []
     with task("SVI", total=settings.steps) as advance:
         for _ in range(settings.steps // n):
-            state, loss = run(state, data)
+            state, loss = _svi_chunk(settings, n, state, data)
             loss = np.asarray(loss)
             if not np.isfinite(loss).all():
                 done = len(losses) * n + int(np.argmin(np.isfinite(loss)))
@@ -265,10 +306,7 @@ def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posteri
             losses.append(loss)
             advance(n, loss=float(loss.mean()))
     losses = np.concatenate(losses)
-    sample = lambda key, state: guide.sample_posterior(
-        key, svi.get_params(state), sample_shape=(settings.num_samples,)
-    )
-    sites = jax.jit(sample)(key_sample, state)
+    sites = _svi_sample(settings, key_sample, state, data)
     eps = np.asarray(sites["eps"])[None]
     pi = np.broadcast_to(np.asarray(sites.get("pi", settings.pi_fixed)), (1, settings.num_samples))
     info = {"steps": settings.steps, "final_loss": float(losses[-min(100, losses.size) :].mean())}

@@ -7,29 +7,35 @@ received under role K's thresholds. With P(r_v = L) = pi the 2^N role vectors su
 
     log p(s | eps, pi) = sum_v logsumexp(log(1 - pi) + l_v(eps_F), log pi + l_v(eps_L))
 
-(O(interactions), no relaxation; a 5-dimensional posterior instead of N + 4), and each
-agent's role posterior is Bayes' rule, P(r_v = L | eps, pi, s) = sigmoid(log pi - log(1 - pi)
-+ l_v(eps_L) - l_v(eps_F)).
+(no relaxation; a 5-dimensional posterior instead of N + 4), and each agent's role
+posterior is Bayes' rule, P(r_v = L | eps, pi, s) = sigmoid(log pi - log(1 - pi) +
+l_v(eps_L) - l_v(eps_F)).
 
-Implementation chosen by measurement (scripts/bench_marginal.py: N=400, T=8192, 81,910
-interactions; value and gradient of the log joint, best of interleaved repeats; two runs
-on a 2-core CPU shared with other jobs, load average 5-7, about 2x a quiet machine's
-times):
+l_v is read from one of two sources (`agent_log_likelihoods`):
+
+- the per-agent likelihood table (`relaxed.likelihood_table`, what the methods use):
+  l_v(eps_K) = P_v(eps+_K) + Q_v(eps-_K), both shared thresholds, so an evaluation reads
+  four contiguous rows per function: O(N) per gradient, after one O(interactions) pass
+  that streams the interactions in chunks (bounded memory at any receiver skew). Against
+  the exact sum below: log-likelihood within 1e-6 relative, gradient within 1e-5 of its
+  scale (tests/models/test_collapsed.py).
+- the exact sum over padded (N, K) rows (`group_by_receiver`, K >= most interactions one
+  agent received), kept as the reference the table is tested against. Its memory is N x K:
+  one agent with 4,880 of 200,000 interactions made it 73x the data (DESIGN section 8).
+
+Measured for the exact form (scripts/bench_marginal.py: N=400, T=8192, 81,910
+interactions; value and gradient of the log joint, best of interleaved repeats; 2-core
+CPU shared with other jobs):
 
   variant                                       ms/gradient  compile s  temp MB
   flat interactions, segment sum, autodiff       1.93-2.37   1.07-2.16    5.3
   padded (N, K) rows + mask, autodiff            2.39-2.51   0.80-1.20    6.8
-  padded rows, hand-written JVP (used)           1.33-1.85   0.82-1.88    8.5
+  padded rows, hand-written JVP (exact form)     1.33-1.85   0.82-1.88    8.5
   numpyro enumeration (funsor), padded rows      1.26-1.54   1.03-2.05    5.5
 
 The hand-written JVP computes the log-likelihoods and their eps-derivatives in one pass,
-1.4-1.8x faster than autodiff of the same expression. numpyro's parallel enumeration
-(role ~ Bernoulli(pi) in an agent plate, each agent's padded interactions in a nested
-plate) matches it to float32 precision and in speed within the noise of this machine
-(faster in those two runs, slower in a quieter interleaved one: 0.72 vs 0.66 ms), but it
-needs funsor as an extra dependency and the padded layout anyway, compiles no faster, and
-gives no per-agent log-likelihoods for the role posterior, which the hand-written form
-returns directly. Memory is a few (2, N, K) float32 buffers in every variant (< 10 MB).
+1.4-1.8x faster than autodiff of the same expression; numpyro's enumeration needs funsor
+and the padded layout, and gives no per-agent log-likelihoods for the role posterior.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ import numpyro.distributions as dist
 
 from vi_od.data.observations import Observations
 from vi_od.models.bcm_roles import eps_from_theta
+from vi_od.models.bcm_roles.relaxed import (
+    LikelihoodTable,
+    hermite_shared,
+    interactions,
+    likelihood_table,
+)
 
 
 class Grouped(NamedTuple):
@@ -60,8 +72,16 @@ class Grouped(NamedTuple):
     rho: jax.Array  # () steepness of the interaction sigmoid
 
 
+def tabulate(obs: Observations) -> LikelihoodTable:
+    """Each agent's l_v as two tabulated functions of its thresholds: what the methods read."""
+    return likelihood_table(interactions(obs))
+
+
 def group_by_receiver(obs: Observations, dtype=jnp.float32) -> Grouped:
-    """Group interactions by receiver into padded (N, K) rows, K >= most received by one agent."""
+    """Group interactions by receiver into padded (N, K) rows, K >= most received by one agent.
+
+    The exact reference: memory N x K, so small data only (tests, checks).
+    """
     obs.require_interactions()
     receiver = obs.receiver
     order = np.argsort(receiver, kind="stable")
@@ -102,18 +122,32 @@ def _outcome_terms(eps: jax.Array, data: Grouped):
     return log_plus + log_minus, a_plus * slope_plus, a_minus * slope_minus
 
 
-@jax.custom_jvp
-def agent_log_likelihoods(eps: jax.Array, data: Grouped) -> jax.Array:
-    """(2, N): l_v(eps_F) in row 0 and l_v(eps_L) in row 1, eps = [F+, L+, F-, L-].
+def agent_log_likelihoods(eps: jax.Array, data: LikelihoodTable | Grouped) -> jax.Array:
+    """(2, N): l_v(eps_F) in row 0 and l_v(eps_L) in row 1, eps = [F+, L+, F-, L-]."""
+    if isinstance(data, LikelihoodTable):
+        return _table_terms(eps, data)[0]
+    return _exact_agent_log_likelihoods(eps, data)
 
-    Differentiable in eps only (the data are observed). The hand-written JVP computes the
-    log-likelihoods and their derivatives in one pass over the (2, N, K) interactions,
-    1.4-1.8x faster per gradient than autodiff of the same expression.
+
+def _table_terms(eps: jax.Array, table: LikelihoodTable):
+    """(2, N) l_v(eps_F), l_v(eps_L) and (4, N) their derivatives in eps+_F, eps+_L,
+    eps-_F, eps-_L (each l_v(eps_K) depends on role K's two thresholds only)."""
+    (pF, dpF), (pL, dpL) = (hermite_shared(table.plus, eps[k]) for k in (0, 1))
+    (qF, dqF), (qL, dqL) = (hermite_shared(table.minus, eps[k]) for k in (2, 3))
+    return jnp.stack([pF + qF, pL + qL]), jnp.stack([dpF, dpL, dqF, dqL])
+
+
+@jax.custom_jvp
+def _exact_agent_log_likelihoods(eps: jax.Array, data: Grouped) -> jax.Array:
+    """agent_log_likelihoods summed over the padded rows; differentiable in eps only.
+
+    The hand-written JVP computes the log-likelihoods and their derivatives in one pass over
+    the (2, N, K) interactions, 1.4-1.8x faster per gradient than autodiff.
     """
     return jnp.sum(_outcome_terms(eps, data)[0] * data.mask, axis=-1)
 
 
-@agent_log_likelihoods.defjvp
+@_exact_agent_log_likelihoods.defjvp
 def _agent_log_likelihoods_jvp(primals, tangents):
     eps, data = primals
     eps_dot = tangents[0]
@@ -129,13 +163,46 @@ def _role_log_prior(pi: jax.Array) -> jax.Array:
     return jnp.stack([jnp.log1p(-pi), jnp.log(pi)])[:, None]
 
 
-def collapsed_log_likelihood(eps: jax.Array, pi: jax.Array, data: Grouped) -> jax.Array:
+def collapsed_log_likelihood(eps: jax.Array, pi: jax.Array, data: LikelihoodTable | Grouped):
     """log p(s | eps, pi) with every agent's role summed out."""
+    if isinstance(data, LikelihoodTable):
+        return _table_collapsed(eps, pi, data)
     joint = agent_log_likelihoods(eps, data) + _role_log_prior(pi)
     return jnp.sum(jax.nn.logsumexp(joint, axis=0))
 
 
-def leader_probability(eps: jax.Array, pi: jax.Array, data: Grouped) -> jax.Array:
+def _table_collapsed_parts(eps, pi, table: LikelihoodTable):
+    """Value and (eps, pi) gradient of the collapsed log-likelihood, in one pass over N.
+
+    With a_v = log(1 - pi) + l_v(eps_F), b_v = log pi + l_v(eps_L) and w_v = sigmoid(b_v -
+    a_v) (agent v's posterior P(leader)): d/d eps_F = sum (1 - w_v) l_v', d/d eps_L = sum
+    w_v l_v', d/d pi = sum w_v / pi - (1 - w_v) / (1 - pi). Autodiff of logsumexp measured
+    several times slower at N = 10^5 (its max, where and exp are not fused with the rest).
+    """
+    ll, slopes = _table_terms(eps, table)
+    a, b = jnp.log1p(-pi) + ll[0], jnp.log(pi) + ll[1]
+    e = jnp.exp(-jnp.abs(a - b))
+    value = jnp.sum(jnp.maximum(a, b) + jnp.log1p(e))
+    w = jnp.where(b >= a, 1.0, e) / (1.0 + e)
+    role = jnp.stack([1 - w, w, 1 - w, w])
+    d_eps = jnp.sum(role * slopes, axis=1)
+    d_pi = jnp.sum(w) / pi - jnp.sum(1 - w) / (1 - pi)
+    return value, d_eps, d_pi
+
+
+@jax.custom_jvp
+def _table_collapsed(eps, pi, table: LikelihoodTable):
+    return _table_collapsed_parts(eps, pi, table)[0]
+
+
+@_table_collapsed.defjvp
+def _table_collapsed_jvp(primals, tangents):
+    eps, pi, table = primals
+    value, d_eps, d_pi = _table_collapsed_parts(eps, pi, table)
+    return value, jnp.dot(d_eps, tangents[0]) + d_pi * tangents[1]
+
+
+def leader_probability(eps: jax.Array, pi: jax.Array, data: LikelihoodTable | Grouped):
     """(N,) P(r_v = L | eps, pi, s) by Bayes' rule."""
     ll = agent_log_likelihoods(eps, data)
     return jax.nn.sigmoid(jnp.log(pi) - jnp.log1p(-pi) + ll[1] - ll[0])
@@ -156,7 +223,9 @@ def label_symmetric_beta(a: float, b: float) -> dist.Distribution:
 
 
 def collapsed_pgabm(
-    data: Grouped, pi_prior: tuple[float, float] = (1.0, 4.0), pi_fixed: float | None = None
+    data: LikelihoodTable | Grouped,
+    pi_prior: tuple[float, float] = (1.0, 4.0),
+    pi_fixed: float | None = None,
 ) -> None:
     """theta ~ N(0, 1)^4 (eps as in the paper), pi ~ label-symmetric Beta(a, b) unless fixed."""
     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([4]).to_event(1))

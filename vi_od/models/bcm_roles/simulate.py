@@ -7,7 +7,9 @@ read the opinions at the start of the step and every update is applied (scatter-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -15,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vi_od import __version__
+from vi_od.data.observations import Observations, from_columns
 from vi_od.data.trace import Trace
 from vi_od.errors import require as _require
 from vi_od.models.bcm_roles import EPS_MINUS_GRID, EPS_PLUS_GRID, validate_eps
@@ -177,6 +180,11 @@ def simulate(key, dyn: Dynamics, *, N: int, T: int, E: int, n_leaders: int) -> S
 simulate_jit = jax.jit(simulate, static_argnames=("N", "T", "E", "n_leaders"))
 
 
+def dense_trace_bytes(settings: SimulatorSettings) -> int:
+    """Peak memory of `simulate_trace` and saving it: about four (T, N) float32 copies of X."""
+    return 16 * settings.T * settings.N
+
+
 def simulate_trace(settings: SimulatorSettings, seed: int) -> Trace:
     """Simulate a Trace (truth included) from validated settings and an integer seed."""
     eps = np.asarray(settings.eps if settings.eps is not None else draw_eps_from_grid(seed))
@@ -205,3 +213,233 @@ def simulate_trace(settings: SimulatorSettings, seed: int) -> Trace:
         eps=eps.astype(np.float32),
         meta=meta,
     )
+
+
+# --- Streaming: any number of steps, never a (T, N) array ---------------------------------
+
+CHUNK_STEPS = 1 << 16  # steps per compiled chunk: 655,360 interactions at E = 10
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Who receives the interactions: uniformly at random (the paper) or by a power law.
+
+    `zipf:a` gives the agent of activity rank r (ranks are a random permutation of the
+    agents) the weight r^-a as a receiver; senders stay uniform among the others. At
+    N = 100,000, a = 0.92 makes the most active 1% of the agents receive half of the
+    interactions. Its own settings, not SimulatorSettings': a new field there would change
+    every sweep job id.
+    """
+
+    kind: str = "uniform"
+    exponent: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Activity:
+        """`uniform` or `zipf:A` (A > 0), as the command line writes it."""
+        kind, _, exponent = text.partition(":")
+        if kind == "uniform" and not exponent:
+            return cls()
+        try:
+            value = float(exponent)
+        except ValueError:
+            value = None
+        _require(kind == "zipf" and value is not None, "--activity", text, "uniform or zipf:A")
+        return cls("zipf", value).validate()
+
+    def validate(self) -> Activity:
+        _require(self.kind in ("uniform", "zipf"), "--activity", self.kind, "uniform or zipf:A")
+        _require(self.exponent > 0, "--activity", f"zipf:{self.exponent}", "zipf:A with A > 0")
+        return self
+
+    def weights(self, N: int, seed: int) -> np.ndarray | None:
+        """(N,) probability of each agent to receive an interaction (None: uniform)."""
+        if self.kind == "uniform":
+            return None
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0xAC7]))
+        w = np.arange(1, N + 1, dtype=np.float64) ** -self.exponent
+        return w[rng.permutation(N)] / w.sum()
+
+
+def draw_pairs_weighted(seed: int, n_steps: int, weights: np.ndarray, E: int):
+    """(n_steps, E) senders and receivers: receivers by `weights`, senders uniform among others."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A1]))
+    N = weights.size
+    v = rng.choice(N, size=(n_steps, E), p=weights).astype(np.int32)
+    u = ((v + rng.integers(1, N, size=(n_steps, E))) % N).astype(np.int32)
+    return jnp.asarray(u), jnp.asarray(v)
+
+
+class Events(NamedTuple):
+    """The interactions of a block of steps, one row each, as numpy arrays."""
+
+    time: np.ndarray  # (n,) int64 step: every row of a step reads its start
+    sender: np.ndarray  # (n,) int32
+    receiver: np.ndarray  # (n,) int32
+    sender_opinion: np.ndarray  # (n,) float32
+    receiver_opinion: np.ndarray  # (n,) float32
+    s_plus: np.ndarray  # (n,) int8
+    s_minus: np.ndarray  # (n,) int8
+    snapshot_time: np.ndarray  # (k,) int64 steps whose start opinions follow
+    snapshots: np.ndarray  # (k, N) float32
+
+
+class Stream(NamedTuple):
+    """A simulation: its truth and an iterator over chunks of interactions."""
+
+    eps: np.ndarray  # (4,) float32 [F+, L+, F-, L-]
+    roles: np.ndarray  # (N,) int8, 1 = leader
+    chunks: Iterator[Events]
+    n_chunks: int
+
+
+SNAPSHOT_CHUNK_FLOATS = 1 << 25  # opinions kept per chunk at most (128 MB)
+
+
+def stream_bytes(settings: SimulatorSettings, snapshot_every: int | None = None) -> int:
+    """Peak memory of `simulate_stream`: the pairs and step keys drawn up front (24 bytes
+    per interaction with their temporaries), X, one chunk of outputs and the snapshots."""
+    n_steps, N = settings.T - 1, settings.N
+    snapshots = 0 if snapshot_every is None else (n_steps // snapshot_every + 1) * N * 4
+    return 24 * n_steps * settings.edges_per_step + 8 * n_steps + 64 * N + 2**27 + snapshots
+
+
+def chunk_steps(N: int, snapshot_every: int | None = None, default: int = CHUNK_STEPS) -> int:
+    """Steps per chunk: about `default`, a multiple of the snapshot stride or a divisor of it."""
+    k = snapshot_every
+    if k is None:
+        return default
+    if k <= default:
+        return k * max(1, min(default // k, SNAPSHOT_CHUNK_FLOATS // N))
+    size = max(d for d in range(1, default + 1) if k % d == 0)
+    _require(size >= default // 64, "--snapshots", k,
+             f"at most {default}, or a multiple of a number near it (e.g. of 1000)")  # fmt: skip
+    return size
+
+
+def _uniforms(key, E: int):
+    """The uniforms behind `interact`'s draws: bernoulli(k, p) is uniform(k, p.shape) < p."""
+    k_plus, k_minus = jax.random.split(key)
+    return jax.random.uniform(k_plus, (E,)), jax.random.uniform(k_minus, (E,))
+
+
+def _local_step(X, inputs, roles, dyn: Dynamics):
+    """`interact` touching only the E receivers: clip(X + updates) at v, O(E) per step.
+
+    Every other opinion is already in [0, 1], so clipping the whole of X (`interact`)
+    leaves it as is: outcomes and opinions are bit for bit those of `run_dynamics`.
+    """
+    up, um, u, v = inputs
+    x_u, x_v = X[u], X[v]
+    d = x_u - x_v
+    r = roles[v]
+    s_plus = up < jax.nn.sigmoid(dyn.rho * (dyn.eps_plus[r] - jnp.abs(d)))
+    s_minus = um < jax.nn.sigmoid(-dyn.rho * (dyn.eps_minus[r] - jnp.abs(d)))
+    delta = (dyn.mu_plus[r] * s_plus - dyn.mu_minus[r] * s_minus) * d
+    X = X.at[v].add(delta)
+    X = X.at[v].set(jnp.clip(X[v], 0.0, 1.0))
+    return X, (x_u, x_v, s_plus, s_minus)
+
+
+@partial(jax.jit, static_argnames="stride")
+def _stream_chunk(X, keys, u, v, roles, dyn: Dynamics, *, stride: int):
+    """A chunk of steps in blocks of `stride`: outputs per step, opinions per block start."""
+    up, um = jax.vmap(_uniforms, in_axes=(0, None))(keys, u.shape[1])
+    step = partial(_local_step, roles=roles, dyn=dyn)
+
+    def block(X, inputs):
+        X_next, outputs = jax.lax.scan(step, X, inputs)
+        return X_next, (outputs, X)
+
+    blocks = jax.tree.map(lambda a: a.reshape(-1, stride, *a.shape[1:]), (up, um, u, v))
+    X, (outputs, starts) = jax.lax.scan(block, X, blocks)
+    return X, jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), outputs), starts
+
+
+def simulate_stream(
+    settings: SimulatorSettings,
+    seed: int,
+    activity: Activity = Activity(),
+    snapshot_every: int | None = None,
+    chunk: int = CHUNK_STEPS,
+) -> Stream:
+    """Simulate as `simulate_trace` does, handing the interactions out in chunks of steps.
+
+    With uniform activity the pairs, outcomes and opinions are those of
+    `simulate_trace(settings, seed)` (same keys, same arithmetic), whatever the chunk
+    length. Memory: the pairs, drawn up front (8 bytes per interaction), X and one chunk,
+    never (T, N). With `snapshot_every` = k the opinions at the start of steps 0, k, 2k,
+    ... (up to T - 1, the final ones) come along. `chunk`: steps per chunk, about.
+    """
+    eps = np.asarray(settings.eps if settings.eps is not None else draw_eps_from_grid(seed))
+    dyn = dynamics_from_eps(eps, settings.mu_plus, settings.mu_minus, settings.rho)
+    N, E, n_steps = settings.N, settings.edges_per_step, settings.T - 1
+    k_roles, k_x0, k_pairs, k_out = split_simulation_key(jax.random.PRNGKey(seed))
+    roles = jax.random.permutation(k_roles, (jnp.arange(N) < settings.n_leaders).astype(jnp.int32))
+    X0 = jax.random.uniform(k_x0, (N,), jnp.float32)
+    weights = activity.weights(N, seed)
+    if weights is None:
+        u, v = jax.jit(draw_pairs, static_argnums=(1, 2, 3))(k_pairs, n_steps, N, E)
+    else:
+        u, v = draw_pairs_weighted(seed, n_steps, weights, E)
+    keys = jax.random.split(k_out, n_steps)
+    length = chunk_steps(N, snapshot_every, chunk)
+    every = snapshot_every or length
+    block = min(every, length)  # a chunk is a multiple of `every` or divides it
+    length = min(length, block * -(-n_steps // block))  # short runs: one short chunk
+    n_chunks = -(-n_steps // length)
+
+    def padded(a, start):  # the last chunk: steps with u = v = 0 change nothing (d = 0)
+        part = a[start : start + length]
+        return jnp.pad(part, [(0, length - part.shape[0])] + [(0, 0)] * (a.ndim - 1))
+
+    def host(start, outputs, starts, X_end) -> Events:
+        n = min(length, n_steps - start)
+        x_u, x_v, s_plus, s_minus = (np.asarray(a)[:n].reshape(-1) for a in outputs)
+        times, snapshots = np.zeros(0, np.int64), np.zeros((0, N), np.float32)
+        if snapshot_every is not None:
+            times = start + block * np.arange(starts.shape[0], dtype=np.int64)
+            keep = (times < start + n) & (times % every == 0)
+            times, snapshots = times[keep], np.asarray(starts)[keep]
+            if start + n == n_steps and n_steps % every == 0:  # the final opinions, X[T-1]
+                times = np.append(times, n_steps)
+                snapshots = np.concatenate([snapshots, np.asarray(X_end)[None]])
+        return Events(
+            time=np.repeat(np.arange(start, start + n, dtype=np.int64), E),
+            sender=np.asarray(u[start : start + n]).reshape(-1),
+            receiver=np.asarray(v[start : start + n]).reshape(-1),
+            sender_opinion=x_u,
+            receiver_opinion=x_v,
+            s_plus=s_plus.astype(np.int8),
+            s_minus=s_minus.astype(np.int8),
+            snapshot_time=times,
+            snapshots=snapshots,
+        )
+
+    def chunks() -> Iterator[Events]:
+        X, pending = X0, None
+        for start in range(0, n_steps, length):
+            # dispatch this chunk before the previous one goes to the host: JAX is async
+            inputs = (padded(keys, start), padded(u, start), padded(v, start))
+            X, outputs, starts = _stream_chunk(X, *inputs, roles, dyn, stride=block)
+            if pending is not None:
+                yield host(*pending)
+            pending = (start, outputs, starts, X)
+        if pending is not None:
+            yield host(*pending)
+
+    return Stream(eps.astype(np.float32), np.asarray(roles, np.int8), chunks(), n_chunks)
+
+
+def stream_observations(stream: Stream, settings: SimulatorSettings, seed: int) -> Observations:
+    """All chunks of a stream as one Observations table (truth included), for small runs."""
+    parts = list(stream.chunks)
+    column = lambda name: np.concatenate([getattr(p, name) for p in parts])
+    return from_columns(
+        column("time"), column("sender"), column("receiver"), column("sender_opinion"),
+        column("receiver_opinion"), column("s_plus"), column("s_minus"),
+        np.arange(settings.N), rho=float(settings.rho),
+        mu_plus=np.asarray(settings.mu_plus, np.float32),
+        mu_minus=np.asarray(settings.mu_minus, np.float32),
+        roles=stream.roles, eps=stream.eps, meta={"seed": seed},
+    )  # fmt: skip

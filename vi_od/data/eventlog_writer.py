@@ -1,0 +1,118 @@
+"""Write a simulation as an event log (Parquet), chunk by chunk: no size limit but the disk's.
+
+One row per interaction (`vi_od.data.eventlog` reads it back):
+
+| column | type | meaning |
+|---|---|---|
+| time | int64 | step; every interaction of a step reads the opinions at its start |
+| sender, receiver | int64 | agent ids u, v in [0, N) |
+| sender_opinion, receiver_opinion | float32 | x_u, x_v at the start of the step |
+| positive, negative | int8 | s+ (attraction) and s- (backfire), 0 or 1 |
+
+The truth goes into the schema metadata under key b"vi_od" as JSON: {"eps": [F+, L+, F-,
+L-], "roles": [0/1 per agent 0..N-1], "rho", "mu_plus": [F, L], "mu_minus": [F, L],
+"seed", "simulator": {settings}} (plus "activity" and "vi_od_version"). Snapshots of the
+opinions, when asked for, go to a side file `<name>.snapshots.npz` (`time` (S,) int64,
+`X` (S, N) float32). Files appear complete or not at all (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vi_od import __version__
+from vi_od.atomic import atomic_write
+from vi_od.models.bcm_roles.simulate import Activity, SimulatorSettings, Stream
+
+META_KEY = b"vi_od"
+SCHEMA = pa.schema(
+    [
+        ("time", pa.int64()),
+        ("sender", pa.int64()),
+        ("receiver", pa.int64()),
+        ("sender_opinion", pa.float32()),
+        ("receiver_opinion", pa.float32()),
+        ("positive", pa.int8()),
+        ("negative", pa.int8()),
+    ]
+)
+
+
+def truth_metadata(
+    stream: Stream, settings: SimulatorSettings, seed: int, activity: Activity
+) -> dict:
+    """The JSON stored under META_KEY: truth, dynamics, seed and how the log was made."""
+    simulator = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
+    return {
+        "eps": [float(e) for e in stream.eps],
+        "roles": [int(r) for r in stream.roles],
+        "rho": float(settings.rho),
+        "mu_plus": [float(m) for m in settings.mu_plus],
+        "mu_minus": [float(m) for m in settings.mu_minus],
+        "seed": seed,
+        "simulator": simulator,
+        "activity": dataclasses.asdict(activity),
+        "vi_od_version": __version__,
+    }
+
+
+def snapshots_path(path: str | os.PathLike) -> Path:
+    """Where the opinion snapshots of event log `path` go: <stem>.snapshots.npz beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.snapshots.npz")
+
+
+def write_event_log(
+    path: str | os.PathLike,
+    stream: Stream,
+    meta: dict,
+    snapshots: bool = False,
+    advance: Callable[[int], None] = lambda n: None,
+) -> dict:
+    """Write every chunk of `stream` as a row group; returns counts for the summary.
+
+    `advance(n)` is called with the steps of each chunk written (a progress bar).
+    """
+    schema = SCHEMA.with_metadata({META_KEY: json.dumps(meta).encode()})
+    counts = {"interactions": 0, "positive": 0, "negative": 0}
+    kept: list = []
+
+    def write(tmp: str) -> None:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in stream.chunks:
+                writer.write_table(_table(chunk, schema), row_group_size=chunk.time.size)
+                counts["interactions"] += chunk.time.size
+                counts["positive"] += int(chunk.s_plus.sum(dtype=np.int64))
+                counts["negative"] += int(chunk.s_minus.sum(dtype=np.int64))
+                if snapshots:
+                    kept.append((chunk.snapshot_time, chunk.snapshots))
+                advance(int(np.unique(chunk.time).size))
+
+    atomic_write(path, write)
+    if snapshots:
+        times = np.concatenate([t for t, _ in kept])
+        X = np.concatenate([x for _, x in kept])
+        counts["snapshots"] = int(times.size)
+        atomic_write(snapshots_path(path), lambda tmp: np.savez(tmp, time=times, X=X))
+    return counts
+
+
+def _table(chunk, schema: pa.Schema) -> pa.Table:
+    columns = [
+        chunk.time,
+        chunk.sender.astype(np.int64),
+        chunk.receiver.astype(np.int64),
+        chunk.sender_opinion,
+        chunk.receiver_opinion,
+        chunk.s_plus,
+        chunk.s_minus,
+    ]
+    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=schema)
