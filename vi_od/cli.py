@@ -199,19 +199,19 @@ def figures(
     out: Path = typer.Option(None, "--out", "-o", help="Folder for the figures [RESULTS/figures]."),
     pdf: bool = typer.Option(False, "--pdf", help="Also write each figure as PDF."),
 ) -> None:
-    """Draw the paper's Figures 3-6 and write summary.md from a results folder.
+    """Draw the paper's Figures 3-6 (and coverage, SBC ranks) and write summary.md.
 
     Example: vi-od figures results/smoke --out figs --pdf
     """
     import matplotlib.pyplot as plt
 
-    from vi_od.reporting.figures import FIGURES
+    from vi_od.reporting.figures import figures_for
     from vi_od.reporting.report import report_table, to_markdown
 
     with user_errors():
         runs = load_results(results)
         out = out or results / "figures"
-        for name, draw in FIGURES.items():
+        for name, draw in figures_for(runs).items():
             fig = draw(runs)
             for suffix in (".png", ".pdf") if pdf else (".png",):
                 save_figure(fig, out / f"{name}{suffix}")
