@@ -3,7 +3,7 @@
 From a fit's posterior draws (eps from the fit record's `draws`; each agent's role drawn from
 its P(leader)), s+ and s- are replicated at every observed interaction (same receivers, same
 |d|), and statistics that expose how this model can be wrong are compared with their
-replicated distributions, all by estimated role (the fit's `roles`):
+replicated distributions, all by estimated role:
 
 - `distance`: s+ and s- rates in bins of |d| (the two sigmoids' shape: thresholds that mix
   within a role, a wrong steepness);
@@ -11,6 +11,13 @@ replicated distributions, all by estimated role (the fit's `roles`):
   over the log);
 - `spread`: the standard deviation of per-agent s+ and s- rates among agents that received
   at least MIN_RECEIVED interactions (agents unlike both roles: a hidden third group).
+
+Estimated roles are part of each statistic, so they are estimated from each data set it is
+computed on, the observed one and every replication alike: Bayes' rule at the fit's
+posterior mean eps and leader share, P(L) > 1/2. Grouping replications by the roles
+estimated from the observed outcomes would compare agents selected for looking like
+leaders in the observed data with fresh draws that no longer do; where roles are hard to
+tell apart (a shared threshold) that selection alone flagged well-specified logs.
 
 p-values are two-sided, from a normal approximation of each statistic's replicated
 distribution (with a continuity correction for rates): every statistic is an average over
@@ -22,8 +29,7 @@ verdict is Holm's step-down over the tested statistics: it keeps the chance of c
 well-specified fit a misfit below alpha whatever the dependence between the statistics
 (they share interactions), and is uniformly more powerful than Bonferroni. Posterior
 predictive p-values are conservative for statistics the parameters fit (the data are used
-twice), so the false alarm rate is at most alpha; drift and spread, which no parameter of
-this model can absorb, keep their power.
+twice); drift and spread, which no parameter of this model can absorb, keep their power.
 """
 
 from __future__ import annotations
@@ -50,97 +56,129 @@ ALPHA = 0.05
 NAMED = 6  # failing statistics the one-line verdict names
 ROLES = ("F", "L")
 SIGNS = ("s+", "s-")
+FAMILIES = ("distance", "time", "spread")
 
 
 class Draws(NamedTuple):
-    """What the check replicates from: posterior eps draws and each agent's P(leader)."""
+    """What the check replicates from, and the point estimates that classify roles."""
 
-    eps: np.ndarray  # (S, 4) [F+, L+, F-, L-]
-    p_leader: np.ndarray  # (N,)
-    roles: np.ndarray  # (N,) estimated roles, 1 = leader: the statistics' groups
+    eps: np.ndarray  # (S, 4) posterior draws [F+, L+, F-, L-]
+    p_leader: np.ndarray  # (N,) each agent's P(leader)
+    leader_share: float  # estimated share of leaders (pi)
 
 
 def draws_from_record(record: dict, N: int, most: int = DRAWS) -> Draws:
-    """The fit record's eps draws (at most `most`, evenly thinned), P(leader) and roles."""
+    """The fit record's eps draws (at most `most`, evenly thinned), P(leader), leader share."""
     eps = np.asarray((record.get("draws") or {}).get("eps", []), np.float32)
     if eps.ndim != 2 or eps.shape[1:] != (4,) or eps.shape[0] < 2:
         raise ViOdError(
             "the fit record has no posterior draws ('draws': {'eps': S x 4}); "
             "fit again with this version of vi-od fit --out"
         )
-    p_leader = np.asarray(record.get("p_leader", []), np.float32)
-    roles = np.asarray(record.get("roles", []), np.int8)
-    if p_leader.shape != (N,) or roles.shape != (N,):
+    p_leader = np.clip(np.asarray(record.get("p_leader", []), np.float32), 0.0, 1.0)
+    if p_leader.shape != (N,):
         raise ViOdError(
             f"the fit is of {p_leader.size} agents but the data have {N}: not a fit of these data"
         )
+    share = float(record.get("leader_proportion", p_leader.mean()))  # pi of marginal methods
     if eps.shape[0] > most:
         eps = eps[np.round(np.linspace(0, eps.shape[0] - 1, most)).astype(int)]
-    return Draws(eps, np.clip(p_leader, 0.0, 1.0), roles)
+    return Draws(eps, p_leader, share)
 
 
 class Layout(NamedTuple):
-    """The interactions sorted by receiver, with each one's group in every family."""
+    """The interactions sorted by receiver, their groups, and the role classifier's terms."""
 
     abs_diff: jax.Array  # (M,)
     receiver: jax.Array  # (M,) sorted
     s_plus: jax.Array  # (M,) observed, float32
     s_minus: jax.Array
-    plus_bin: jax.Array  # (M,) estimated role * bins + |d| bin of s+
-    minus_bin: jax.Array
-    window: jax.Array  # (M,) estimated role * WINDOWS + time window
-    agent_group: jax.Array  # (N,) estimated role of agents with >= MIN_RECEIVED, else 2
+    plus_bin: jax.Array  # (M,) |d| bin of the s+ rates
+    minus_bin: jax.Array  # (M,) |d| bin of the s- rates
+    window: jax.Array  # (M,) time window
+    enough: jax.Array  # (N,) 1 for agents with >= MIN_RECEIVED interactions
+    llr_base: jax.Array  # (N,) log prior odds of L + log-likelihood ratio L:F if every s = 0
+    llr_plus: jax.Array  # (M,) what s+ = 1 adds to the receiver's log-likelihood ratio
+    llr_minus: jax.Array  # (M,) what s- = 1 adds
     rho: jax.Array
 
 
-def layout(obs: Observations, roles: np.ndarray) -> Layout:
-    """Group ids of every interaction; rows are in time order, so windows are row ranges."""
+def _log_ratios(eps: np.ndarray, d: np.ndarray, rho: float):
+    """Per interaction, log p(s | L) - log p(s | F) for s = 0 and the change when s = 1,
+    for s+ and s-, at thresholds eps (4,) = [F+, L+, F-, L-]."""
+    log_sig = lambda z: -np.logaddexp(0.0, -z)
+    plus = [rho * (eps[k] - d) for k in (0, 1)]  # logit of s+ = 1 for F, L
+    minus = [-rho * (eps[k] - d) for k in (2, 3)]  # logit of s- = 1
+    zero = lambda z: log_sig(-z[1]) - log_sig(-z[0])
+    one = lambda z: log_sig(z[1]) - log_sig(z[0])
+    return zero(plus) + zero(minus), one(plus) - zero(plus), one(minus) - zero(minus)
+
+
+def layout(obs: Observations, draws: Draws) -> Layout:
+    """Groups of every interaction (rows are in time order, so windows are row ranges)."""
     obs.require_interactions()
     order = np.argsort(obs.receiver, kind="stable")
-    d = obs.abs_diff[order]
-    role = roles[obs.receiver[order]].astype(np.int32)
-    window = (np.arange(obs.M, dtype=np.int64) * WINDOWS // obs.M)[order].astype(np.int32)
+    receiver = obs.receiver[order]
+    d = obs.abs_diff[order].astype(np.float64)
+    window = (np.arange(obs.M, dtype=np.int64) * WINDOWS // obs.M)[order]
     in_bin = lambda edges: np.clip(np.searchsorted(edges, d, side="right") - 1, 0, len(edges) - 2)
-    received = obs.received()
-    group = np.where(received >= MIN_RECEIVED, roles, 2).astype(np.int32)
+    base, plus, minus = _log_ratios(draws.eps.mean(axis=0).astype(np.float64), d, obs.rho)
+    share = min(max(draws.leader_share, 1e-6), 1 - 1e-6)
+    prior_odds = math.log(share) - math.log1p(-share)
     as_float = lambda a: jnp.asarray(a, jnp.float32)
     as_int = lambda a: jnp.asarray(a, jnp.int32)
     return Layout(
         abs_diff=as_float(d),
-        receiver=as_int(obs.receiver[order]),
+        receiver=as_int(receiver),
         s_plus=as_float(obs.s_plus[order]),
         s_minus=as_float(obs.s_minus[order]),
-        plus_bin=as_int(role * (len(PLUS_EDGES) - 1) + in_bin(np.asarray(PLUS_EDGES))),
-        minus_bin=as_int(role * (len(MINUS_EDGES) - 1) + in_bin(np.asarray(MINUS_EDGES))),
-        window=as_int(role * WINDOWS + window),
-        agent_group=as_int(group),
+        plus_bin=as_int(in_bin(np.asarray(PLUS_EDGES))),
+        minus_bin=as_int(in_bin(np.asarray(MINUS_EDGES))),
+        window=as_int(window),
+        enough=as_float(obs.received() >= MIN_RECEIVED),
+        llr_base=as_float(prior_odds + np.bincount(receiver, base, minlength=obs.N)),
+        llr_plus=as_float(plus),
+        llr_minus=as_float(minus),
         rho=jnp.float32(obs.rho),
     )
 
 
 def _summaries(s_plus: jax.Array, s_minus: jax.Array, data: Layout) -> dict:
-    """Every statistic's raw material from one set of outcomes: counts per group, spreads.
+    """Every statistic of one data set, with its group sizes: {key: (values, sizes)}.
 
-    The observed data and each replication go through this same function.
+    The observed data and each replication go through this same function, roles included.
     """
-    N = data.agent_group.shape[0]
+    N = data.enough.shape[0]
     seg = jax.ops.segment_sum
+    per_agent = lambda x: seg(x, data.receiver, N, indices_are_sorted=True)
+    llr = data.llr_base + per_agent(s_plus * data.llr_plus) + per_agent(s_minus * data.llr_minus)
+    leader = (llr > 0).astype(jnp.int32)  # Bayes' rule at the estimates: P(L) > 1/2
+    role = leader[data.receiver]
+    ones = jnp.ones_like(s_plus)
+
+    def rates(s, group, groups):
+        ids = role * groups + group  # role-major: F's groups, then L's
+        n = seg(ones, ids, 2 * groups)
+        return seg(s, ids, 2 * groups) / jnp.where(n > 0, n, jnp.nan), n
+
     out = {
-        "s+ distance": seg(s_plus, data.plus_bin, 2 * (len(PLUS_EDGES) - 1)),
-        "s- distance": seg(s_minus, data.minus_bin, 2 * (len(MINUS_EDGES) - 1)),
-        "s+ time": seg(s_plus, data.window, 2 * WINDOWS),
-        "s- time": seg(s_minus, data.window, 2 * WINDOWS),
+        "s+ distance": rates(s_plus, data.plus_bin, len(PLUS_EDGES) - 1),
+        "s- distance": rates(s_minus, data.minus_bin, len(MINUS_EDGES) - 1),
+        "s+ time": rates(s_plus, data.window, WINDOWS),
+        "s- time": rates(s_minus, data.window, WINDOWS),
     }
-    received = seg(jnp.ones_like(s_plus), data.receiver, N, indices_are_sorted=True)
+    received = jnp.maximum(per_agent(ones), 1.0)
     for sign, s in zip(SIGNS, (s_plus, s_minus)):
-        rate = seg(s, data.receiver, N, indices_are_sorted=True) / jnp.maximum(received, 1.0)
-        sds = []
+        rate = per_agent(s) / received
+        sds, counts = [], []
         for r in range(len(ROLES)):
-            inside = (data.agent_group == r).astype(jnp.float32)
+            inside = data.enough * (leader == r)
             k = inside.sum()
             mean = jnp.sum(inside * rate) / jnp.maximum(k, 1.0)
-            sds.append(jnp.sqrt(jnp.sum(inside * (rate - mean) ** 2) / jnp.maximum(k - 1.0, 1.0)))
-        out[f"{sign} spread"] = jnp.stack(sds)
+            var = jnp.sum(inside * (rate - mean) ** 2) / (k - 1.0)
+            sds.append(jnp.where(k >= 2, jnp.sqrt(var), jnp.nan))
+            counts.append(k)
+        out[f"{sign} spread"] = (jnp.stack(sds), jnp.stack(counts))
     return out
 
 
@@ -169,29 +207,20 @@ def _replicate(keys: jax.Array, eps: jax.Array, p_leader: jax.Array, data: Layou
 
 
 class Statistic(NamedTuple):
-    """One statistic: what it measures, its observed value and its S replications."""
+    """One statistic: what it measures, its observed value and its replications."""
 
     name: str  # short, e.g. "s+ F |d| 0.2-0.3", "s- L time 3/5", "s+ F agent sd"
     family: str  # distance | time | spread
     sign: str  # s+ | s-
     role: str  # F | L (estimated)
-    n: int  # interactions (distance, time) or agents (spread) behind it
+    n: int  # observed interactions (distance, time) or agents (spread) behind it
     observed: float
-    replicated: np.ndarray  # (S,)
+    replicated: np.ndarray  # (S',) the replications where the group is not empty
     tested: bool  # enough information for a tail probability (see MIN_EXPECTED, MIN_AGENTS)
 
 
-def _group_sizes(data: Layout) -> dict:
-    """Interactions per distance bin and time window, agents per spread group."""
-    ones = jnp.ones_like(data.s_plus)
-    sizes = _observed(data._replace(s_plus=ones, s_minus=ones))  # same shapes: no new compile
-    groups = np.asarray(data.agent_group)
-    agents = np.array([(groups == r).sum() for r in range(len(ROLES))])
-    return {k: (agents if "spread" in k else np.rint(v).astype(int)) for k, v in sizes.items()}
-
-
 def _where(family: str, sign: str, index: int) -> str:
-    """The group's place: a |d| bin, a time window (or empty for a spread)."""
+    """The group's place: a |d| bin, a time window (or the agents, for a spread)."""
     if family == "distance":
         edges = PLUS_EDGES if sign == "s+" else MINUS_EDGES
         return f"|d| {edges[index]:g}-{edges[index + 1]:g}"
@@ -200,31 +229,32 @@ def _where(family: str, sign: str, index: int) -> str:
     return "agent sd"
 
 
-def statistics(observed: dict, replicated: dict, sizes: dict) -> list[Statistic]:
+def statistics(observed: dict, replicated: dict) -> list[Statistic]:
     """The statistics of every family from the summaries of the data and the replications."""
-    keys = [f"{sign} {family}" for family in ("distance", "time", "spread") for sign in SIGNS]
-    return [s for key in keys for s in _family(key, observed[key], replicated[key], sizes[key])]
+    keys = [f"{sign} {family}" for family in FAMILIES for sign in SIGNS]
+    return [s for key in keys for s in _family(key, observed[key], replicated[key][0])]
 
 
-def _family(key: str, observed, replicated, n) -> list[Statistic]:
-    """One family's statistics of one sign, both roles: groups are role-major."""
+def _family(key: str, observed: tuple, replicated: np.ndarray) -> list[Statistic]:
+    """One family's statistics of one sign, both roles; groups empty in the data are left out."""
     sign, family = key.split()
-    per_role = len(n) // len(ROLES)
+    values, sizes = (np.asarray(a, np.float64) for a in observed)
+    per_role = values.size // len(ROLES)
     out = []
-    for g in range(len(n)):
-        role, index = ROLES[g // per_role], g % per_role
-        name = f"{sign} {role} {_where(family, sign, index)}"
-        if family == "spread":
-            rep = np.asarray(replicated[:, g], np.float64)
-            value, tested = float(observed[g]), bool(n[g] >= MIN_AGENTS)
-        elif n[g] == 0:
+    for g in range(values.size):
+        if not np.isfinite(values[g]):
             continue
+        role, index = ROLES[g // per_role], g % per_role
+        rep = np.asarray(replicated[:, g], np.float64)
+        rep = rep[np.isfinite(rep)]
+        n = int(sizes[g])
+        if family == "spread":
+            tested = n >= MIN_AGENTS and rep.size >= 2
         else:
-            rep = np.asarray(replicated[:, g], np.float64) / n[g]
-            value = float(observed[g]) / n[g]
-            events = rep.mean() * n[g]
-            tested = bool(min(events, n[g] - events) >= MIN_EXPECTED)
-        out.append(Statistic(name, family, sign, role, int(n[g]), value, rep, tested))
+            events = rep.mean() * n if rep.size else 0.0
+            tested = rep.size >= 2 and min(events, n - events) >= MIN_EXPECTED
+        name = f"{sign} {role} {_where(family, sign, index)}"
+        out.append(Statistic(name, family, sign, role, n, float(values[g]), rep, bool(tested)))
     return out
 
 
@@ -273,19 +303,20 @@ class Check(NamedTuple):
     def records(self) -> list[dict]:
         """JSON-ready rows, one per statistic."""
         rows = []
+        number = lambda x: None if np.isnan(x) else float(x)
         for s, p, adjusted in zip(self.statistics, self.p_values, self.p_holm):
-            sd = float(s.replicated.std(ddof=1))
+            rep = s.replicated
+            spread = rep.size >= 2  # replications where the group was not empty
             rows.append({
                 "name": s.name, "family": s.family, "sign": s.sign, "role": s.role, "n": s.n,
-                "observed": s.observed,
-                "replicated_mean": float(s.replicated.mean()), "replicated_sd": sd,
-                "replicated_q05": float(np.quantile(s.replicated, 0.05)),
-                "replicated_q95": float(np.quantile(s.replicated, 0.95)),
-                "tested": s.tested,
-                "p_value": None if np.isnan(p) else float(p),
-                "p_empirical": p_empirical(s.observed, s.replicated),
-                "p_holm": None if np.isnan(adjusted) else float(adjusted),
-                "fails": bool(adjusted < self.alpha),
+                "observed": s.observed, "replications": int(rep.size),
+                "replicated_mean": float(rep.mean()) if spread else None,
+                "replicated_sd": float(rep.std(ddof=1)) if spread else None,
+                "replicated_q05": float(np.quantile(rep, 0.05)) if spread else None,
+                "replicated_q95": float(np.quantile(rep, 0.95)) if spread else None,
+                "tested": s.tested, "p_value": number(p),
+                "p_empirical": p_empirical(s.observed, rep) if spread else None,
+                "p_holm": number(adjusted), "fails": bool(adjusted < self.alpha),
             })  # fmt: skip
         return rows
 
@@ -312,13 +343,12 @@ def check(obs: Observations, draws: Draws, seed: int = 0, alpha: float = ALPHA) 
     if draws.p_leader.shape != (obs.N,):
         raise ViOdError(f"the fit is of {draws.p_leader.size} agents but the data have {obs.N}")
     start = time.perf_counter()
-    data = layout(obs, draws.roles)
+    data = layout(obs, draws)
     keys = jax.random.split(jax.random.PRNGKey(seed), draws.eps.shape[0])
     replicated = jax.device_get(
         _replicate(keys, jnp.asarray(draws.eps), jnp.asarray(draws.p_leader), data)
     )
-    observed = jax.device_get(_observed(data))
-    stats = statistics(observed, replicated, _group_sizes(data))
+    stats = statistics(jax.device_get(_observed(data)), replicated)
     p = np.array([
         p_value(s.observed, s.replicated, 0.5 / s.n if s.family != "spread" else 0.0)
         if s.tested else np.nan
