@@ -383,6 +383,7 @@ def figure(result: Check):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     shown = [(s, p, a) for s, p, a in zip(result.statistics, result.p_values, result.p_holm)
              if s.tested]  # fmt: skip
@@ -399,6 +400,7 @@ def figure(result: Check):
         ax.axvline(s.observed, color="tab:red" if fails else "black", lw=2)
         ax.set_title(f"{s.name}\np = {p:.2g}", fontsize=7.5, color="tab:red" if fails else "black")
         ax.tick_params(labelsize=6)
+        ax.xaxis.set_major_locator(MaxNLocator(3))
         ax.set_yticks([])
     verdict = "MISFIT" if result.misfit else "no misfit"
     fig.suptitle(
