@@ -304,19 +304,19 @@ def figures(
     ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write each figure as PDF."),
 ) -> None:
-    """Draw the paper's Figures 3-6 and write summary.md from a results folder or packed file.
+    """Draw the paper's Figures 3-6 (and coverage, SBC ranks) and write summary.md.
 
     Example: vi-od figures results/smoke --out figs --pdf
     """
     import matplotlib.pyplot as plt
 
-    from vi_od.reporting.figures import FIGURES
+    from vi_od.reporting.figures import figures_for
     from vi_od.reporting.report import report_table, to_markdown
 
     with user_errors():
         runs = load_results(results)
         out = out or figures_folder(results)
-        for name, draw in FIGURES.items():
+        for name, draw in figures_for(runs).items():
             fig = draw(runs)
             for suffix in (".png", ".pdf") if pdf else (".png",):
                 save_figure(fig, out / f"{name}{suffix}")
@@ -417,6 +417,56 @@ def fit(
 
             save_figure(fit_figure(result.posterior, obs), plot)
             console.print(f"fit drawn to {plot}")
+
+
+def read_fit_record(path: Path) -> dict:
+    """A fit record written by `vi-od fit --out`."""
+    import json
+
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:  # not UTF-8 text, or not JSON
+        raise ViOdError(f"{path}: not a JSON fit record ({exc})") from None
+    if not isinstance(record, dict) or "eps_mean" not in record:
+        raise ViOdError(f"{path}: not a fit record of vi-od fit --out (no eps_mean)")
+    return record
+
+
+@app.command()
+def check(
+    data: Path = DATA,
+    fit_path: Path = typer.Argument(..., metavar="FIT.json", help="Fit record (vi-od fit --out)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the check as JSON here."),
+    plot: Path = typer.Option(None, help="Draw observed vs replicated statistics to this image."),
+    draws: int = typer.Option(200, min=2, help="Posterior draws to replicate (evenly thinned)."),
+    alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="Error rate of the misfit verdict."),
+    seed: int = typer.Option(0, help="Random seed of the replications."),
+    opinions: Path = OPINIONS,
+) -> None:
+    """Posterior predictive check: does the model fit these data at all?
+
+    Replicates s+ and s- at every observed interaction from the fit's posterior draws and
+    compares rates against |d|, over time and their spread over agents (by estimated role).
+    Example: vi-od check trace.npz fit.json --out check.json --plot check.png
+    """
+    from vi_od.checks import ppc
+    from vi_od.inference.fitting import write_json
+
+    with user_errors():
+        record = read_fit_record(fit_path)
+        obs = load_data(data, opinions)
+        posterior = ppc.draws_from_record(record, obs.N, draws)
+        with console.status(f"replicating {obs.M} interactions {posterior.eps.shape[0]} times"):
+            result = ppc.check(obs, posterior, seed=seed, alpha=alpha)
+        print(result.summary_line())
+        if out is not None:
+            context = {"data": str(data), "fit": str(fit_path), "method": record.get("method"),
+                       "interactions": obs.M, "agents": obs.N, "seed": seed}  # fmt: skip
+            write_json(ppc.to_json(result, **context), out)
+            console.print(f"check written to {out}")
+        if plot is not None:
+            save_figure(ppc.figure(result), plot)
+            console.print(f"check drawn to {plot}")
 
 
 def print_fit(record: dict, obs: Observations) -> None:

@@ -2,6 +2,7 @@
 """Sweeps: grid expansion, job ids and seeds, real jobs with timeouts, errors, resume, dask."""
 
 import dataclasses
+import hashlib
 import os
 import signal
 import subprocess
@@ -92,6 +93,56 @@ def test_job_ids_are_stable_and_name_the_resolved_config():
     c = sweep.expand([*svi, "leader_proportion=0.1", "method.steps=41"], multirun=False)
     assert c.jobs[0].job_id != a.jobs[0].job_id
     assert c.jobs[0].exp_id == a.jobs[0].exp_id  # same experiment, same trace
+
+
+def _grid_digest(plan) -> str:
+    ids = sorted(job.job_id + job.exp_id for job in plan.jobs)
+    return hashlib.sha256("".join(ids).encode()).hexdigest()[:16]
+
+
+def test_job_ids_of_existing_grids_never_change():
+    """Pinned before SBC added identity fields (issue 13): a paper-grid run in progress is
+    keyed by these ids and must resume across versions."""
+    paper = sweep.expand(["sweep=paper"])
+    assert (paper.jobs[0].job_id, paper.jobs[0].exp_id) == ("34e34cfc22127ce4", "3b6741ded7b2ac18")
+    assert _grid_digest(paper) == "cec9e3a9f47bb2b6"  # all 3648 job and experiment ids
+    marginal = sweep.expand(["sweep=paper", "method=nuts-marginal,svi-marginal"])
+    assert _grid_digest(marginal) == "44e612f8cfc7dce5"
+    assert _grid_digest(sweep.expand(["sweep=smoke"])) == "afc5b9fa6ac9a4d8"
+    assert all(job.truth is None for job in paper.jobs)
+
+
+def test_sbc_jobs_draw_their_truth_from_each_methods_prior():
+    grid = ["N=30", "T=64", "rep=range(2)", "method=nuts-marginal,svi-marginal,svi-normal"]
+    plan = sweep.expand(["sweep=sbc", *grid])
+    assert (plan.experiments, len(plan.jobs)) == (4, 6)  # two priors per rep
+    by = {(j.method, j.rep): j for j in plan.jobs}
+    assert by["nuts-marginal", 0].truth["roles"] == "label-symmetric-beta"
+    assert by["svi-normal", 0].truth["roles"] == "bernoulli-sigmoid-normal"
+    assert by["nuts-marginal", 0].exp_id == by["svi-marginal", 0].exp_id  # one prior, one trace
+    assert by["svi-normal", 0].exp_id != by["svi-marginal", 0].exp_id
+    # the same method and simulator settings outside SBC are another job and experiment
+    grid_job = sweep.expand(["sweep=paper", *grid]).jobs[0]
+    sbc_job = by[grid_job.method, grid_job.rep]
+    assert grid_job.truth is None and grid_job.settings == sbc_job.settings
+    assert (grid_job.job_id, grid_job.exp_id) != (sbc_job.job_id, sbc_job.exp_id)
+    with pytest.raises(ViOdError, match="sweep.truth=foo is not allowed: must be grid or prior"):
+        sweep.expand(["sweep=sbc", "sweep.truth=foo", *grid])
+
+
+def test_sbc_rows_carry_intervals_ranks_and_the_drawn_leaders(tmp_path):
+    """A real SBC job with --jobs 1 (joblib then runs it in the sweep's own process)."""
+    plan = sweep.expand(["sweep=sbc", "N=20", "T=32", "rep=0", "method=svi-marginal",
+                         "method.steps=50", "method.num_samples=40"])  # fmt: skip
+    assert sweep.run(plan, tmp_path, jobs=1, timeout_s=300) == {"ok": 1}
+    row = results.load(tmp_path).iloc[0]
+    trace = np.load(tmp_path / "traces" / f"{plan.jobs[0].exp_id}.npz")
+    assert row.truth == "prior" and row.n_leaders == trace["roles"].sum()
+    assert row.n_draws == 40 and '"truth"' in row.settings
+    for name in ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L"):
+        assert row[f"q05_{name}"] <= row[f"q25_{name}"] <= row[f"q75_{name}"] <= row[f"q95_{name}"]
+        assert 0 <= row[f"rank_{name}"] <= 40
+    assert row.eps_plus_F == pytest.approx(float(trace["eps"][0]))
 
 
 def test_seeds_come_from_the_experiment_not_the_order():

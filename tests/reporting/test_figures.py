@@ -151,3 +151,59 @@ def test_figures_of_a_loaded_folder_match_the_frame_they_were_written_from(resul
     assert a.get_suptitle() == b.get_suptitle()
     ya, yb = (np.asarray(f.axes[12].lines[0].get_ydata(), float) for f in (a, b))
     assert np.allclose(ya, yb)
+
+
+def sbc_frame(runs: int = 120):
+    """SBC rows of two methods: 'calibrated' ranks uniform on 0..100, 'overconfident' ranks
+    piled at 0 and 100 a third of the time; both with the truth inside q05-q95 accordingly."""
+    import pandas as pd
+
+    from vi_od.models.bcm_roles import EPS_NAMES
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for method in ("calibrated", "overconfident"):
+        for i in range(runs):
+            row = {"method": method, "status": "ok", "truth": "prior", "n_draws": 100,
+                   "N": 50, "T": 128, "n_leaders": 3, "rep": i}  # fmt: skip
+            for name in EPS_NAMES:
+                rank = int(rng.integers(0, 101))
+                if method == "overconfident" and rng.random() < 1 / 3:
+                    rank = int(rng.choice([0, 100]))
+                row |= {name: 0.3, f"rank_{name}": rank}
+                inside = 5 <= rank <= 95
+                row |= {f"q05_{name}": 0.2 if inside else 0.35, f"q95_{name}": 0.4}
+                row |= {f"q25_{name}": 0.25, f"q75_{name}": 0.35 if 25 <= rank <= 75 else 0.28}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_sbc_ranks_one_panel_per_method_and_eps_with_a_band():
+    from vi_od.reporting.figures import sbc_ranks
+
+    fig = sbc_ranks(sbc_frame())
+    assert len(fig.axes) == 8
+    assert fig.axes[0].get_ylabel().startswith("calibrated (120 runs)")
+    assert "simultaneous 95% bands" in fig.get_suptitle()
+
+    def outside(ax):  # how far the ECDF difference leaves ArviZ's band (0 when inside)
+        line = ax.lines[0].get_ydata()
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]
+        return max(0.0, float(np.max(np.abs(line)) - np.max(band)))
+
+    assert all(outside(ax) == 0 for ax in fig.axes[:4])  # calibrated: inside its band
+    assert all(outside(ax) > 0 for ax in fig.axes[4:])  # ranks piled at the ends leave it
+
+
+def test_coverage_figure_and_which_figures_a_results_table_gets(results_frame):
+    from vi_od.reporting.figures import coverage_figure, figures_for
+
+    frame = sbc_frame()
+    fig = coverage_figure(frame)
+    assert len(fig.axes) == 2 and "dashed: calibrated" in fig.get_suptitle()
+    bars = fig.axes[0].containers  # one errorbar per method
+    calibrated, overconfident = (np.asarray(bar.lines[0].get_ydata()) for bar in bars)
+    assert np.allclose(calibrated, 0.9, atol=0.06) and (overconfident < 0.75).all()
+    assert set(figures_for(results_frame)) == set(FIGURES)  # no intervals, no SBC
+    assert set(figures_for(frame)) == set(FIGURES) | {"coverage", "sbc_ranks"}
+    assert set(figures_for(frame.assign(truth=None))) == set(FIGURES) | {"coverage"}

@@ -79,3 +79,38 @@ def test_report_command_prints_markdown(tiny, tmp_path):
     assert result.output == to_markdown(report_table(tiny))
     table = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert table.exit_code == 0 and "svi-normal" in table.output and "paper" in table.output
+
+
+@pytest.fixture
+def with_intervals(tiny):
+    """tiny with every eps's 90% and 50% intervals: svi-normal's 90% intervals cover 2 of its 3
+    finished runs' eps+_F, all other eps; its 50% intervals cover only eps+_F, twice."""
+    df = tiny.copy()
+    for name in ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L"):
+        df[name] = 0.5
+        df[f"q05_{name}"], df[f"q95_{name}"] = 0.4, 0.6
+        df[f"q25_{name}"], df[f"q75_{name}"] = 0.45, 0.49
+    df.loc[2, "q05_eps_plus_F"] = 0.55  # run 3's eps+_F lies below its 90% interval
+    df.loc[[0, 1], "q75_eps_plus_F"] = 0.55  # runs 1-2's 50% intervals cover eps+_F
+    df.loc[3, ["q05_eps_plus_F", "q95_eps_plus_F"]] = None  # a timeout has no interval
+    return df
+
+
+def test_coverage_is_the_share_of_truths_inside_the_intervals(with_intervals):
+    t = report_table(with_intervals)
+    assert t.loc["svi-normal", "coverage_90"] == pytest.approx(11 / 12)
+    assert t.loc["svi-normal", "coverage_50"] == pytest.approx(2 / 12)
+    assert t.loc["my-method", ["coverage_90", "coverage_50"]].tolist() == [1.0, 0.0]
+    md = to_markdown(t).splitlines()
+    assert md[0].endswith("| median time (s) | coverage (%) 90/50 |")
+    assert md[2].endswith("| 20.0 | 92/17 |") and md[3].endswith("|  |")
+    console = Console(width=80, record=True)
+    console.print(to_rich(t, "tiny"))
+    text = console.export_text()  # at 80 columns some headers are cut, never a value
+    assert "│ svi-normal │" in text and "│  92/17 │" in text and "│  100/0 │" in text
+    assert max(map(len, text.splitlines())) <= 80
+
+
+def test_runs_without_intervals_have_no_coverage_column(tiny):
+    assert report_table(tiny)["coverage_90"].isna().all()
+    assert "coverage" not in to_markdown(report_table(tiny)).splitlines()[0]

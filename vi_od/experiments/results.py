@@ -56,6 +56,12 @@ SCHEMA = pa.schema(
         ("abs_diff_eps_plus", pa.float64()),
         ("abs_diff_eps_minus", pa.float64()),
         ("versions", pa.string()),
+        # issue 13: central 90% and 50% posterior intervals, the truth's rank among n_draws
+        # evenly thinned draws (SBC), and where the truth came from ("prior" for SBC rows)
+        *[(f"q{q}_{name}", pa.float64()) for q in ("05", "25", "75", "95") for name in _EPS],
+        *[(f"rank_{name}", pa.int64()) for name in _EPS],
+        ("n_draws", pa.int64()),
+        ("truth", pa.string()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)

@@ -65,6 +65,7 @@ class Job:
     rep: int
     seed: int  # simulates the trace
     fit_seed: int  # seeds the fit
+    truth: dict | None = None  # SBC: the prior the truth is drawn from (None: the paper's grid)
 
     @property
     def cell(self) -> str:
@@ -266,8 +267,24 @@ def _zero_leaders(cfg: DictConfig) -> bool:
     return numbers and round(N * p) < 1
 
 
+def _truth(cfg: DictConfig, method: str, knobs: dict) -> dict | None:
+    """The sweep file's `truth`: absent or `grid` (the paper's grid, None), or `prior` (SBC)."""
+    kind = cfg.sweep.get("truth", "grid")
+    if kind == "grid":
+        return None
+    if kind != "prior":
+        raise ViOdError(f"sweep.truth={kind} is not allowed: must be grid or prior")
+    from vi_od.checks.sbc import prior_spec
+
+    return prior_spec(method, knobs)
+
+
 def job_of(cfg: DictConfig, sweep: str) -> Job:
-    """The validated job of a resolved grid point."""
+    """The validated job of a resolved grid point.
+
+    Its id hashes the simulator and method settings, seed and rep; an SBC job's also its
+    prior (only then: the ids of grid sweeps, which resume across sessions, never change).
+    """
     sim = simulator_settings(cfg)
     method, settings = method_settings(cfg)
     seed, rep = _count("seed", cfg.seed), _count("rep", cfg.rep)
@@ -280,9 +297,13 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
         "rep": rep,
     }
     trace_seed, fit_seed = experiment_seeds(seed, sim.N, sim.T, sim.leader_proportion, rep)
+    experiment = {"simulator": simulator, "seed": trace_seed}
+    truth = _truth(cfg, method.name, knobs)
+    if truth is not None:  # methods with one prior share a trace; other priors need their own
+        identity["truth"] = experiment["truth"] = truth
     return Job(
         job_id=_digest(identity),
-        exp_id=_digest({"simulator": simulator, "seed": trace_seed}),
+        exp_id=_digest(experiment),
         sweep=sweep,
         method=method.name,
         settings=knobs,
@@ -291,6 +312,7 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
         rep=rep,
         seed=trace_seed,
         fit_seed=fit_seed,
+        truth=truth,
     )
 
 

@@ -71,7 +71,8 @@ def _wait(proc: subprocess.Popen, timeout_s: float, watch_pid: int | None) -> in
             return proc.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             pass
-        if watch_pid is not None and os.getppid() != watch_pid:  # the sweep was killed
+        # the sweep was killed (with --jobs 1 joblib runs the task in the sweep itself)
+        if watch_pid not in (None, os.getpid()) and os.getppid() != watch_pid:
             _kill_group(proc)
             os._exit(1)
         if time.monotonic() >= deadline:
@@ -137,6 +138,9 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
         "sweep_seed": job["sweep_seed"],
         "fit_seed": job["fit_seed"],
     }
+    prior = job.get("truth")
+    if prior is not None:
+        settings["truth"] = prior
     row = {
         "job_id": job["job_id"],
         "sweep": job["sweep"],
@@ -154,13 +158,19 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
         "settings": json.dumps(settings, sort_keys=True),
         "versions": versions(),
     }
+    if prior is not None:  # SBC: the leaders are drawn, not set by leader_proportion
+        row["truth"] = "prior"
+        row["n_leaders"] = None if trace is None else int(trace.roles.sum())
     if trace is not None and trace.has_truth:
         row.update(_trace_columns(trace))
     if posterior is not None:
+        from vi_od.checks.sbc import interval_columns
         from vi_od.inference.posterior import metrics
 
         for name, mean, std in zip(EPS_NAMES, posterior.eps_mean, posterior.eps_std):
             row[f"est_{name}"], row[f"std_{name}"] = float(mean), float(std)
+        truth = trace.eps if trace is not None and trace.has_truth else None
+        row.update(interval_columns(posterior.eps_samples, truth))
         row.update(metrics(posterior, trace))
         info = posterior.info
         pi = info.get("leader_proportion", float(posterior.p_leader.mean()))
@@ -251,6 +261,12 @@ def _experiment_trace(job: dict, results_dir: str):
     path = trace_path(results_dir, job)
     if path.exists():
         return trace_io.load(path)
+    if job.get("truth") is not None:  # SBC: the truth comes from the method's prior
+        from vi_od.checks.sbc import simulate_from_prior
+
+        trace = simulate_from_prior(job["simulator"], job["truth"], job["seed"])
+        trace_io.save(trace, path)
+        return trace
     sim = {k: tuple(v) if isinstance(v, list) else v for k, v in job["simulator"].items()}
     trace = simulate_trace(SimulatorSettings(**sim).validate(), job["seed"])
     trace_io.save(trace, path)  # concurrent jobs of one experiment write identical files

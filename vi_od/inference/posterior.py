@@ -100,6 +100,17 @@ def metrics(posterior: Posterior, truth: Observations) -> dict:
     }
 
 
+RECORD_DRAWS = 1000  # eps draws the fit record keeps (evenly thinned): what `vi-od check` reads
+
+
+def record_draws(eps_samples: np.ndarray, most: int = RECORD_DRAWS) -> dict:
+    """The record's `draws` block: {"eps": S x 4 posterior draws, S <= most, 6 decimals}."""
+    if eps_samples.shape[0] > most:
+        keep = np.round(np.linspace(0, eps_samples.shape[0] - 1, most)).astype(int)
+        eps_samples = eps_samples[keep]
+    return {"eps": np.round(eps_samples, 6).tolist()}
+
+
 def summarize(posterior: Posterior, obs: Observations) -> dict:
     """The JSON-ready record of a fit (fit output and sweep rows build on it)."""
     named = lambda a: {n: float(x) for n, x in zip(EPS_NAMES, a)}
@@ -118,4 +129,5 @@ def summarize(posterior: Posterior, obs: Observations) -> dict:
         out["p_leader_std"] = [float(s) for s in posterior.p_leader_std]
     if obs.roles is not None:  # known roles (e.g. `vi-od fit --truth`) are scored without eps
         out["metrics"] = metrics(posterior, obs)
+    out["draws"] = record_draws(posterior.eps_samples)
     return out

@@ -324,9 +324,102 @@ def fig6_error_analysis(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def _uniform_cdf(x):
+    return np.clip(x, 0.0, 1.0)
+
+
+def sbc_ranks(df: pd.DataFrame) -> Figure:
+    """SBC (issue 13): per method and eps, the ECDF of the truth's fractional rank among the
+    posterior draws minus the uniform CDF, inside ArviZ's simultaneous 95% band.
+
+    Rows of SBC sweeps only (truth drawn from the prior). A calibrated method stays in the
+    band; an overconfident one (intervals too narrow) rises above it at low ranks and falls
+    below at high ranks; a biased one bulges to one side.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # arviz announces its 1.0 refactor on import
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+
+    df = with_derived_columns(df)
+    sbc = df[df["truth"] == "prior"] if "truth" in df else df.iloc[:0]
+    methods = method_order(sbc) if not sbc.empty else []
+    ok = finished(sbc)
+    fig, axes = plt.subplots(
+        max(len(methods), 1), 4, figsize=(11, 2.3 * max(len(methods), 1) + 1.3),
+        sharex=True, sharey=True, squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for row, method in enumerate(methods):
+        rows = ok[ok["method"] == method]
+        axes[row, 0].set_ylabel(f"{method_label(sbc, method)}\nECDF - uniform", fontsize=9)
+        for col, name in enumerate(EPS_NAMES):
+            ax = axes[row, col]
+            pairs = rows[[f"rank_{name}", "n_draws"]].dropna()
+            if pairs.empty:
+                ax.text(0.5, 0.5, "no finished runs", ha="center", transform=ax.transAxes)
+                continue
+            u = (pairs[f"rank_{name}"] + 1) / (pairs["n_draws"] + 1)  # uniform on a grid
+            grid = np.arange(1, int(pairs["n_draws"].max()) + 1) / (pairs["n_draws"].max() + 1)
+            az.plot_ecdf(
+                np.array(u, float), cdf=_uniform_cdf, eval_points=grid, difference=True,
+                confidence_bands=True, ci_prob=0.95, ax=ax,
+            )  # fmt: skip
+            ax.axhline(0, color="0.5", lw=0.8)
+            ax.grid(alpha=0.3)
+    for col, name in enumerate(EPS_NAMES):
+        axes[0, col].set_title(EPS_TEX[name])
+        axes[-1, col].set_xlabel("fractional rank of the truth")
+    _caption(
+        fig,
+        "Simulation-based calibration: rank ECDF minus uniform, simultaneous 95% bands "
+        "(inside = calibrated)",
+        sbc if not sbc.empty else df,
+    )
+    return fig
+
+
+def coverage_figure(df: pd.DataFrame) -> Figure:
+    """Per method and eps, the share of truths inside the 90% and 50% central intervals, with
+    binomial standard errors; the dashed lines are what a calibrated method gives."""
+    from vi_od.reporting.report import INTERVALS, coverage
+
+    df = with_derived_columns(df)
+    table = coverage(df, by_eps=True)
+    counts = finished(df).groupby("method").size()
+    methods = [m for m in method_order(df) if m in table.index.get_level_values(0)]
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    for ax, (key, level) in zip(axes, zip(INTERVALS, (0.9, 0.5))):
+        for i, method in enumerate(methods):
+            shares = table.loc[method, key].reindex(list(EPS_NAMES)).to_numpy(float)
+            x = np.arange(4) + (i - (len(methods) - 1) / 2) * 0.8 / max(len(methods), 1)
+            error = np.sqrt(shares * (1 - shares) / counts.get(method, 1))
+            ax.errorbar(x, shares, yerr=error, color=colors[method], marker="o", ls="", capsize=3)
+        ax.axhline(level, color="0.4", ls="--", lw=1)
+        ax.set_xticks(range(4), [EPS_TEX[n] for n in EPS_NAMES])
+        ax.set_title(f"{round(level * 100)}% central intervals")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("share of truths inside")
+    _legend(fig, df, methods, colors)
+    _caption(fig, "Coverage of the posterior intervals (dashed: calibrated)", df)
+    return fig
+
+
 FIGURES = {
     "fig3_eps_recovery": fig3_eps_recovery,
     "fig4_errors": fig4_errors,
     "fig5_time": fig5_time,
     "fig6_error_analysis": fig6_error_analysis,
 }
+
+
+def figures_for(df: pd.DataFrame) -> dict:
+    """The paper's figures, and coverage / SBC ranks when the runs kept intervals / are SBC."""
+    out = dict(FIGURES)
+    if "q05_eps_plus_F" in df and df["q05_eps_plus_F"].notna().any():
+        out["coverage"] = coverage_figure
+    if "truth" in df and (df["truth"] == "prior").any():
+        out["sbc_ranks"] = sbc_ranks
+    return out

@@ -6,9 +6,12 @@ render it with every metric as "ours / paper".
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from vi_od.checks.sbc import covered
+from vi_od.models.bcm_roles import EPS_NAMES
 from vi_od.reporting.summary import method_order, side_by_side
 
 COUNTS = ("ok", "timeout", "error")
@@ -19,10 +22,15 @@ METRICS = (
     ("perfect_roles", "perfect roles", "{:.2f}"),
     ("median_wall_s", "median time (s)", "{:.1f}"),
 )
+# The central intervals behind each coverage: (lower, upper) quantile column prefixes.
+INTERVALS = {"coverage_90": ("q05", "q95"), "coverage_50": ("q25", "q75")}
+COVERAGE = "coverage (%) 90/50"  # one column, shown when some run kept its intervals
 NOTE = (
     "Under each method, the paper's own runs (packaged per-run results) on the same "
     "(N, T, n_leaders) cells; its times are on the authors' hardware, 8 jobs in parallel. "
-    "Accuracy and time use finished runs (status ok) only; — means no runs."
+    "Accuracy and time use finished runs (status ok) only; — means no runs. Coverage (shown "
+    "when runs kept their intervals): the percentage of true eps inside the posterior's "
+    "central 90% / 50% intervals, all four eps; a calibrated method has 90/50."
 )
 
 
@@ -31,8 +39,27 @@ def report_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     The paper's numbers for the same cells are the paper_* columns (paper_ok = its runs).
     """
-    table = side_by_side(runs)
+    table = side_by_side(runs).join(coverage(runs), how="left")
     return table.loc[method_order(runs)]
+
+
+def coverage(runs: pd.DataFrame, by_eps: bool = False) -> pd.DataFrame:
+    """Per method (and eps), the share of true eps inside the 90% and 50% central intervals.
+
+    Finished runs whose row has the truth and the interval only (NaN where there are none).
+    """
+    ok = runs[runs["status"] == "ok"] if "status" in runs else runs
+    missing = pd.Series(np.nan, index=ok.index)
+    column = lambda name: ok[name].astype(float) if name in ok else missing
+    parts = []
+    for name in EPS_NAMES:
+        part = pd.DataFrame({"method": ok["method"], "eps": name})
+        for key, (low, high) in INTERVALS.items():
+            truth, lower, upper = column(name), column(f"{low}_{name}"), column(f"{high}_{name}")
+            part[key] = covered(truth, lower, upper)
+        parts.append(part)
+    keys = ["method", "eps"] if by_eps else "method"
+    return pd.concat(parts).groupby(keys)[list(INTERVALS)].mean()
 
 
 def _number(value: float, fmt: str) -> str:
@@ -43,14 +70,18 @@ def _number(value: float, fmt: str) -> str:
 def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str]]]]:
     """Header, and per method two text rows: ours, and the paper's on the same cells."""
     header = ["method", *COUNTS, *(title for _, title, _ in METRICS)]
+    shown = "coverage_90" in table and table["coverage_90"].notna().any()
     body = []
     for method, r in table.iterrows():
         ours = [str(method), *(str(int(r[c])) for c in COUNTS)]
         ours += [_number(r[col], fmt) for col, _, fmt in METRICS]
         paper = ["paper", str(0 if pd.isna(r["paper_ok"]) else int(r["paper_ok"])), "", ""]
         paper += [_number(r[f"paper_{col}"], fmt) for col, _, fmt in METRICS]
+        if shown:  # the paper's runs kept no intervals
+            ours.append("/".join(_number(100 * r[key], "{:.0f}") for key in INTERVALS))
+            paper.append("")
         body.append((ours, paper))
-    return header, body
+    return header + ([COVERAGE] if shown else []), body
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -70,7 +101,8 @@ def to_rich(table: pd.DataFrame, title: str = "") -> Table:
     names = max((len(ours[0]) for ours, _ in body), default=6)
     out.add_column(header[0], min_width=names, no_wrap=True)
     for name in header[1:]:
-        out.add_column(name, justify="right")
+        wide = name == COVERAGE  # "88/47" is one value: never cut it
+        out.add_column(name, justify="right", min_width=5 if wide else None)
     for ours, paper in body:
         out.add_row(*ours)
         out.add_row(*paper, style="dim", end_section=True)
