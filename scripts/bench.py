@@ -1,6 +1,9 @@
 """`make bench`: run every scripts/bench_*.py; each writes results/bench/<name>.json.
 
-Usage: python scripts/bench.py [name ...]   (default: all benchmarks)
+Usage: python scripts/bench.py [name ...]   (default: all benchmarks; e.g. `scale`)
+
+`scale` (bench_scale.py: event logs up to 10^7 interactions, every point a fresh process,
+docs/figures/scale.png) is the longest: about half an hour on 2 CPU cores.
 """
 
 import subprocess

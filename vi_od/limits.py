@@ -42,7 +42,8 @@ def gib(n_bytes: float) -> str:
     """A byte count as GiB (or MiB below 1 GiB), for messages."""
     if n_bytes < 2**30:
         return f"{n_bytes / 2**20:.0f} MiB"
-    return f"{n_bytes / 2**30:.3g} GiB"
+    value = n_bytes / 2**30
+    return f"{value:.3g} GiB" if value < 1000 else f"{value:,.0f} GiB"
 
 
 def require_memory(what: str, need: float, hint: str = "") -> None:

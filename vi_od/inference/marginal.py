@@ -1,13 +1,12 @@
 """Exact role marginalization: NUTS and SVI on the collapsed PGABM (issue 7).
 
 The roles are summed out per agent (models/bcm_roles/collapsed.py), leaving 5 continuous
-dimensions:
-theta (4, the paper's eps transform) and the leader proportion pi. The posterior has two
-mirror-image modes (leaders and followers swapped); the prior on pi is label-symmetric, so
-either mode is the posterior once each sample is relabelled (pi > 0.5 => swap the L/F eps
-and use 1 - pi). P(leader) per agent is the average over samples of the Bayes-rule role
-posterior; its std over samples is the uncertainty. The paper's majority rule
-(make_posterior) stays as a safety net.
+dimensions: theta (4, the paper's eps transform) and the leader proportion pi. The
+posterior has two mirror-image modes (leaders and followers swapped); the prior on pi is
+label-symmetric, so either mode is the posterior once each sample is relabelled (pi > 0.5
+=> swap the L/F eps and use 1 - pi). P(leader) per agent is the average over samples of
+the Bayes-rule role posterior; its std over samples is the uncertainty. The paper's
+majority rule (make_posterior) stays as a safety net.
 
 Both read each agent's log-likelihood from the per-agent table (`collapsed.tabulate`):
 one streamed O(interactions) pass, then O(N) per gradient whatever the receivers' skew.

@@ -133,12 +133,13 @@ def likelihood_table(data: Interactions, grid_points: int | None = None) -> Like
         P_v(g) = rho (g A_v - B_v) - F_v(g)               (A = sum s+, B = sum s+ d)
         Q_v(g) = rho (g (n_v - C_v) - (D_all - D_v)) - F_v(g)   (C = sum s-, D = sum s- d),
 
-    so the outcomes enter through five sums per agent and one outcome-free function F_v
+    so the outcomes enter only through the slopes A_v and n_v - C_v and the values at each
+    range's first point (`_agent_sums`, one pass), and one outcome-free function F_v
     carries the rest. F_v' = rho S_v, S_v(g) = sum sigmoid(z), and F_v'' = rho^2 V_v, V_v
     = sum sigmoid(z) (1 - sigmoid(z)): both are summed on one grid over [0, 1], streamed in
-    chunks of interactions (`sigmoid_sums`). Steps of F_v come from the corrected
-    trapezoid rule (error h^5 F^(5) / 720, ~1e-8 per interaction at rho h = 0.13), values
-    from exact sums at the grid's first point plus the steps: the table is continuous.
+    chunks of interactions (`sigmoid_sums`, O(M G) and the only heavy part). Steps of F_v
+    come from the corrected trapezoid rule (error h^5 F^(5) / 720, ~1e-8 per interaction
+    at rho h = 0.13), values from the first point plus the steps: the table is continuous.
     """
     G = grid_points or grid_size(data.rho)
     sums = sigmoid_sums(data.abs_diff, np.asarray(data.receiver), data.N, data.rho, 2 * G - 1)
