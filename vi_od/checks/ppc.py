@@ -96,6 +96,7 @@ class Layout(NamedTuple):
     plus_bin: jax.Array  # (M,) |d| bin of the s+ rates
     minus_bin: jax.Array  # (M,) |d| bin of the s- rates
     window: jax.Array  # (M,) time window
+    received: jax.Array  # (N,) interactions each agent received (at least 1)
     enough: jax.Array  # (N,) 1 for agents with >= MIN_RECEIVED interactions
     llr_base: jax.Array  # (N,) log prior odds of L + log-likelihood ratio L:F if every s = 0
     llr_plus: jax.Array  # (M,) what s+ = 1 adds to the receiver's log-likelihood ratio
@@ -135,6 +136,7 @@ def layout(obs: Observations, draws: Draws) -> Layout:
         plus_bin=as_int(in_bin(np.asarray(PLUS_EDGES))),
         minus_bin=as_int(in_bin(np.asarray(MINUS_EDGES))),
         window=as_int(window),
+        received=as_float(np.maximum(obs.received(), 1)),
         enough=as_float(obs.received() >= MIN_RECEIVED),
         llr_base=as_float(prior_odds + np.bincount(receiver, base, minlength=obs.N)),
         llr_plus=as_float(plus),
@@ -147,37 +149,38 @@ def _summaries(s_plus: jax.Array, s_minus: jax.Array, data: Layout) -> dict:
     """Every statistic of one data set, with its group sizes: {key: (values, sizes)}.
 
     The observed data and each replication go through this same function, roles included.
+    Sums that share their groups share one segment sum (the cost per replication).
     """
     N = data.enough.shape[0]
     seg = jax.ops.segment_sum
-    per_agent = lambda x: seg(x, data.receiver, N, indices_are_sorted=True)
-    llr = data.llr_base + per_agent(s_plus * data.llr_plus) + per_agent(s_minus * data.llr_minus)
-    leader = (llr > 0).astype(jnp.int32)  # Bayes' rule at the estimates: P(L) > 1/2
-    role = leader[data.receiver]
     ones = jnp.ones_like(s_plus)
+    agent = seg(
+        jnp.stack([s_plus * data.llr_plus + s_minus * data.llr_minus, s_plus, s_minus], 1),
+        data.receiver, N, indices_are_sorted=True,
+    )  # fmt: skip
+    leader = (data.llr_base + agent[:, 0] > 0).astype(jnp.int32)  # Bayes' rule: P(L) > 1/2
+    role = leader[data.receiver]
 
-    def rates(s, group, groups):
-        ids = role * groups + group  # role-major: F's groups, then L's
-        n = seg(ones, ids, 2 * groups)
-        return seg(s, ids, 2 * groups) / jnp.where(n > 0, n, jnp.nan), n
+    def rates(columns, group, groups):  # per role-major group: each column's rate, the sizes
+        sums = seg(jnp.stack([*columns, ones], 1), role * groups + group, 2 * groups)
+        n = sums[:, -1]
+        return [(sums[:, k] / jnp.where(n > 0, n, jnp.nan), n) for k in range(len(columns))]
 
-    out = {
-        "s+ distance": rates(s_plus, data.plus_bin, len(PLUS_EDGES) - 1),
-        "s- distance": rates(s_minus, data.minus_bin, len(MINUS_EDGES) - 1),
-        "s+ time": rates(s_plus, data.window, WINDOWS),
-        "s- time": rates(s_minus, data.window, WINDOWS),
-    }
-    received = jnp.maximum(per_agent(ones), 1.0)
-    for sign, s in zip(SIGNS, (s_plus, s_minus)):
-        rate = per_agent(s) / received
+    (plus_distance,) = rates([s_plus], data.plus_bin, len(PLUS_EDGES) - 1)
+    (minus_distance,) = rates([s_minus], data.minus_bin, len(MINUS_EDGES) - 1)
+    plus_time, minus_time = rates([s_plus, s_minus], data.window, WINDOWS)
+    out = {"s+ distance": plus_distance, "s- distance": minus_distance,
+           "s+ time": plus_time, "s- time": minus_time}  # fmt: skip
+    for k, sign in enumerate(SIGNS):
+        rate = agent[:, 1 + k] / data.received
         sds, counts = [], []
         for r in range(len(ROLES)):
             inside = data.enough * (leader == r)
-            k = inside.sum()
-            mean = jnp.sum(inside * rate) / jnp.maximum(k, 1.0)
-            var = jnp.sum(inside * (rate - mean) ** 2) / (k - 1.0)
-            sds.append(jnp.where(k >= 2, jnp.sqrt(var), jnp.nan))
-            counts.append(k)
+            n = inside.sum()
+            mean = jnp.sum(inside * rate) / jnp.maximum(n, 1.0)
+            var = jnp.sum(inside * (rate - mean) ** 2) / (n - 1.0)
+            sds.append(jnp.where(n >= 2, jnp.sqrt(var), jnp.nan))
+            counts.append(n)
         out[f"{sign} spread"] = (jnp.stack(sds), jnp.stack(counts))
     return out
 
