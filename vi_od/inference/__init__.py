@@ -9,6 +9,7 @@ file + one entry in `_FAMILIES` (+ its entry in limits.LIMITS).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -30,8 +31,12 @@ class Method(NamedTuple):
 _FAMILIES = ("svi", "nuts", "abc", "abc_smc", "marginal")
 
 
+@functools.cache
 def registry() -> dict[str, Method]:
-    """All registered methods by name, with their limits (vi_od.inference.limits) attached."""
+    """All registered methods by name, with their limits (vi_od.inference.limits) attached.
+
+    Built once: each name maps to one Method object for the life of the process.
+    """
     from vi_od.inference.limits import LIMITS
 
     out: dict[str, Method] = {}
