@@ -67,11 +67,14 @@ def simulate(
     seed: int = typer.Option(None, help="Random seed (default: the config's seed)."),
     plot: Path = typer.Option(None, help="Also draw the opinion trajectories to this image."),
     snapshots: int = typer.Option(
-        None, "--snapshots", min=1, help="Event log: keep the opinions every K steps "
-        "in <out>.snapshots.npz (for plots).",
+        None,
+        "--snapshots",
+        min=1,
+        help="Event log: keep the opinions every K steps in <out>.snapshots.npz (for plots).",
     ),
     activity: str = typer.Option(
-        "uniform", help="Who receives the interactions: uniform, or zipf:A (power law, "
+        "uniform",
+        help="Who receives the interactions: uniform, or zipf:A (power law, "
         "heavy-tailed; .parquet only).",
     ),
 ) -> None:
@@ -152,7 +155,6 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
     if every is not None:
         path = eventlog_writer.snapshots_path(out)
         console.print(f"opinions every {every} steps (time, X) written to {path}")
-
 
 
 def load_data(path: Path, opinions: Path | None, cfg=None):

@@ -29,6 +29,7 @@ from vi_od.models.bcm_roles.simulate import (
     draw_eps_from_grid,
     draw_pairs,
     split_simulation_key,
+    trace_from_run,
 )
 
 
@@ -117,16 +118,7 @@ def simulate_misspecified(
                     "third_eps": [float(e) for e in third_eps] if third.size else None}  # fmt: skip
     meta = {"seed": seed, "simulator": simulator, "misspecified": misspecified,
             "vi_od_version": __version__}  # fmt: skip
-    return Trace(
-        X=np.asarray(X),
-        u=np.asarray(u),
-        v=np.asarray(v),
-        s_plus=np.asarray(s_plus, np.int8),
-        s_minus=np.asarray(s_minus, np.int8),
-        mu_plus=np.asarray(settings.mu_plus, np.float32),
-        mu_minus=np.asarray(settings.mu_minus, np.float32),
-        rho=float(settings.rho),
-        roles=roles.astype(np.int8),
-        eps=eps.astype(np.float32),
-        meta=meta,
-    )
+    return trace_from_run(
+        (X, u, v, s_plus, s_minus), settings.mu_plus, settings.mu_minus, settings.rho,
+        roles, eps, meta,
+    )  # fmt: skip

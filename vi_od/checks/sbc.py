@@ -35,6 +35,7 @@ from vi_od.models.bcm_roles.simulate import (
     dynamics_from_eps,
     run_dynamics,
     split_simulation_key,
+    trace_from_run,
 )
 
 RANK_DRAWS = 100  # ranks among at most this many draws, thinned evenly (NUTS draws correlate)
@@ -115,19 +116,10 @@ def simulate_from_prior(simulator: dict, spec: dict, seed: int) -> Trace:
     )
     meta = {"seed": seed, "simulator": simulator, "truth": spec, "pi": truth.pi,
             "vi_od_version": __version__}  # fmt: skip
-    return Trace(
-        X=np.asarray(X),
-        u=np.asarray(u),
-        v=np.asarray(v),
-        s_plus=np.asarray(s_plus, np.int8),
-        s_minus=np.asarray(s_minus, np.int8),
-        mu_plus=np.asarray(simulator["mu_plus"], np.float32),
-        mu_minus=np.asarray(simulator["mu_minus"], np.float32),
-        rho=float(simulator["rho"]),
-        roles=truth.roles,
-        eps=truth.eps,
-        meta=meta,
-    )
+    return trace_from_run(
+        (X, u, v, s_plus, s_minus), simulator["mu_plus"], simulator["mu_minus"],
+        simulator["rho"], truth.roles, truth.eps, meta,
+    )  # fmt: skip
 
 
 def thinned(draws: np.ndarray, most: int = RANK_DRAWS) -> np.ndarray:

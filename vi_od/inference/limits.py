@@ -111,4 +111,3 @@ LIMITS = {
     "nuts": nuts_limits,
     "abc": abc_limits,
 }
-

@@ -197,20 +197,28 @@ def simulate_trace(settings: SimulatorSettings, seed: int) -> Trace:
         E=settings.edges_per_step,
         n_leaders=settings.n_leaders,
     )
-    sim = jax.device_get(sim)
     simulator = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
     meta = {"seed": seed, "simulator": simulator, "vi_od_version": __version__}
+    return trace_from_run(
+        (sim.X, sim.u, sim.v, sim.s_plus, sim.s_minus), settings.mu_plus, settings.mu_minus,
+        settings.rho, sim.roles, eps, meta,
+    )  # fmt: skip
+
+
+def trace_from_run(run, mu_plus, mu_minus, rho, roles, eps, meta: dict) -> Trace:
+    """The Trace of one simulated run (X, u, v, s+, s-), in the .npz file's dtypes."""
+    X, u, v, s_plus, s_minus = jax.device_get(run)
     return Trace(
-        X=np.asarray(sim.X),
-        u=np.asarray(sim.u),
-        v=np.asarray(sim.v),
-        s_plus=np.asarray(sim.s_plus, np.int8),
-        s_minus=np.asarray(sim.s_minus, np.int8),
-        mu_plus=np.asarray(settings.mu_plus, np.float32),
-        mu_minus=np.asarray(settings.mu_minus, np.float32),
-        rho=float(settings.rho),
-        roles=np.asarray(sim.roles, np.int8),
-        eps=eps.astype(np.float32),
+        X=np.asarray(X),
+        u=np.asarray(u),
+        v=np.asarray(v),
+        s_plus=np.asarray(s_plus, np.int8),
+        s_minus=np.asarray(s_minus, np.int8),
+        mu_plus=np.asarray(mu_plus, np.float32),
+        mu_minus=np.asarray(mu_minus, np.float32),
+        rho=float(rho),
+        roles=np.asarray(roles, np.int8),
+        eps=np.asarray(eps, np.float32),
         meta=meta,
     )
 
