@@ -100,6 +100,18 @@ def test_packed_layer_is_numpyros_layer(num_blocks, in_factor, out_factor):
         np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
+def test_layer_init_is_finite_when_the_uniform_draw_is_zero():
+    """Key 31951 draws an exact 0 among the 416 log-scales: log U(0, 1) as numpyro takes it
+    is -inf there (svi-nf's loss was NaN at step 1 on one paper-grid trace). Ours is finite,
+    and every other log-scale is the log of the same draw."""
+    key = jax.random.PRNGKey(31951)
+    draw = np.asarray(jax.random.uniform(jax.random.split(key, 3)[1], (416,)))
+    assert (draw == 0).sum() == 1
+    _, (_, ws, _) = block_masked_dense(52, 8, 8)[0](key, (1, 52 * 8))
+    assert np.isfinite(ws).all()
+    np.testing.assert_array_equal(ws[draw > 0], jnp.log(draw[draw > 0]))
+
+
 def test_flow_is_autoregressive_with_the_right_log_jacobian():
     init, apply = block_neural_arn(6, [3, 4], "gated")
     _, params = jax.jit(init, static_argnums=1)(jax.random.PRNGKey(0), (6,))
