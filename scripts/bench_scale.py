@@ -12,6 +12,7 @@ process; its time is taken off the process's (peak RSS may include it).
 
 Usage: python scripts/bench_scale.py [POINT ...]    (default: all; e.g. target heavy)
        python scripts/bench_scale.py fit LOG METHOD  (one fit; prints a JSON line)
+       python scripts/bench_scale.py figure [JSON]   (redraw from results/bench/scale.json)
 Writes results/bench/scale.json and docs/figures/scale.png; logs go to results/bench/logs/.
 """
 
@@ -39,27 +40,6 @@ LOGS = Path(os.environ.get("VI_OD_BENCH_DIR", "results/bench")) / "logs"
 FIGURE = Path("docs/figures/scale.png")
 
 
-def read_event_log(path):
-    """A minimal reader of the event-log format (vi_od/data/eventlog_writer.py), to fit it."""
-    import numpy as np
-    import pyarrow.parquet as pq
-
-    from vi_od.data.observations import from_columns
-
-    table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[b"vi_od"])
-    column = lambda name: table.column(name).to_numpy()
-    return from_columns(
-        column("time"), column("sender"), column("receiver"), column("sender_opinion"),
-        column("receiver_opinion"), column("positive"), column("negative"),
-        np.arange(len(meta["roles"])), rho=meta["rho"],
-        mu_plus=np.asarray(meta["mu_plus"], np.float32),
-        mu_minus=np.asarray(meta["mu_minus"], np.float32),
-        roles=np.asarray(meta["roles"], np.int8), eps=np.asarray(meta["eps"], np.float32),
-        meta=meta,
-    )  # fmt: skip
-
-
 def fit(log: str, method: str) -> None:
     """One fit in this (fresh) process; prints its phases, accuracy and the Bayes oracle's."""
     start = time.perf_counter()
@@ -67,12 +47,13 @@ def fit(log: str, method: str) -> None:
     import jax.numpy as jnp
     import numpy as np
 
+    from vi_od.data import load_observations
     from vi_od.inference import get
     from vi_od.inference.fitting import fit_observations
     from vi_od.models.bcm_roles.collapsed import leader_probability, tabulate
     from vi_od.progress import quiet
 
-    obs = read_event_log(log)
+    obs = load_observations(log)  # the reader `vi-od fit` uses, every check included
     read_s = time.perf_counter() - start
     with quiet():
         record = fit_observations(obs, method, get(method).Settings().validate(), 0).record
@@ -160,13 +141,16 @@ def figure(rows: list[dict], path: Path) -> None:
                 row_ax.plot([p[x] for p in pts], [p[key] for p in pts], "o-", label=task)
         axes[0, col].set(title=title, xscale="log", yscale="log", ylabel="wall time (s)")
         axes[1, col].set(xscale="log", xlabel=x, ylabel="peak memory (GiB)")
-    for task in ("simulate", *METHODS):  # the heavy-tailed target, beside the uniform one
+    for i, task in enumerate(("simulate", *METHODS)):  # the 10^7 targets, uniform and heavy
         for r in rows:
-            if r["point"] == "heavy" and r["task"] == task:
-                axes[0, 0].plot(r["interactions"], r["wall_s"], "k*", ms=9)
-    axes[0, 0].plot([], [], "k*", label="heavy-tailed, N = 10^5")
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle("vi-od at scale: fresh processes, 2-core CPU shared with other jobs")
+            if r["point"] in ("target", "heavy") and r["task"] == task:
+                marker = "*" if r["point"] == "heavy" else "s"
+                axes[0, 0].plot(r["interactions"], r["wall_s"], marker, color=f"C{i}", ms=9,
+                                mfc="none" if marker == "s" else f"C{i}")  # fmt: skip
+    axes[0, 0].plot([], [], "ks", mfc="none", label="N = 10^5, uniform")
+    axes[0, 0].plot([], [], "k*", label="N = 10^5, heavy-tailed")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"vi-od at scale: fresh processes, {os.cpu_count()}-core CPU, no other jobs")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
 
@@ -186,5 +170,8 @@ def main(names: list[str]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["fit"]:
         fit(*sys.argv[2:4])
+    elif sys.argv[1:2] == ["figure"]:
+        source = Path(sys.argv[2] if len(sys.argv) > 2 else LOGS.parent / "scale.json")
+        figure(json.loads(source.read_text())["rows"], FIGURE)
     else:
         main(sys.argv[1:] or list(POINTS))

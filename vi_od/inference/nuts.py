@@ -30,8 +30,8 @@ from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
 from vi_od.models.bcm_roles.relaxed import (
     Interactions,
     interactions,
-    likelihood_table,
     relaxed_pgabm,
+    relaxed_table,
 )
 from vi_od.progress import task
 
@@ -98,7 +98,7 @@ def model_and_args(obs: Observations, settings: Settings) -> tuple[Callable, tup
     """The relaxed model and its data arguments, tabulated or exact as the settings say."""
     data = interactions(obs)
     if settings.likelihood == "table":
-        return partial(relaxed_pgabm, temperature=settings.temperature), (likelihood_table(data),)
+        return partial(relaxed_pgabm, temperature=settings.temperature), (relaxed_table(data),)
     model = partial(_exact_model, N=data.N, rho=data.rho, temperature=settings.temperature)
     return model, ((data.abs_diff, data.receiver, data.s_plus, data.s_minus),)
 

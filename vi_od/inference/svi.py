@@ -7,7 +7,8 @@ The loop runs compiled, in chunks of a jitted `lax.scan` over `SVI.update`, with
 bar between chunks. numpyro sets a guide up by running the model; done eagerly that is
 hundreds of tiny compilations, so every compiled function below builds its own SVI inside
 the trace and the set-up costs one program per (guide, trace shape). The likelihood is read
-from `likelihood_table`, whose shape depends on N only: traces of equal N share programs.
+from `relaxed_table` (the per-agent `likelihood_table`, laid out per agent), whose shape
+depends on N only: traces of equal N share programs.
 Independent restarts run in the same program (side by side for the normal guide, one
 after the other for flows) and the best final ELBO is kept.
 """
@@ -34,7 +35,7 @@ from vi_od.inference.flows import FastAutoBNAFNormal
 from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
 from vi_od.models.bcm_roles import eps_from_theta
-from vi_od.models.bcm_roles.relaxed import LikelihoodTable, interactions, likelihood_table
+from vi_od.models.bcm_roles.relaxed import RelaxedTable, interactions, relaxed_table
 from vi_od.models.bcm_roles.relaxed import relaxed_pgabm as model
 from vi_od.progress import task
 
@@ -135,7 +136,7 @@ def _svi(guide: Guide, lr=0.01) -> SVI:
     return SVI(model, auto, Adam(lr), Trace_ELBO())
 
 
-def _ready(guide: Guide, data: LikelihoodTable, temperature, lr=0.01) -> SVI:
+def _ready(guide: Guide, data: RelaxedTable, temperature, lr=0.01) -> SVI:
     """An SVI whose guide and parameter constraints are set up; its init is dead code."""
     svi = _svi(guide, lr)
     svi.init(jax.random.PRNGKey(0), data, temperature)
@@ -143,14 +144,14 @@ def _ready(guide: Guide, data: LikelihoodTable, temperature, lr=0.01) -> SVI:
 
 
 @partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
-def _init(guide: Guide, keys, data: LikelihoodTable, temperature):
+def _init(guide: Guide, keys, data: RelaxedTable, temperature):
     """One SVI state per key, stacked on a leading restart axis."""
     svi = _svi(guide)
     return jax.vmap(lambda key: svi.init(key, data, temperature))(keys)
 
 
 @partial(jax.jit, static_argnums=(0, 1), donate_argnums=2)
-def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperatures, lr, n_active):
+def _chunk(guide: Guide, length: int, states, data: RelaxedTable, temperatures, lr, n_active):
     """`length` SVI steps of every restart at the given temperatures (length,); steps from
     `n_active` on leave the state as is.
 
@@ -171,7 +172,7 @@ def _chunk(guide: Guide, length: int, states, data: LikelihoodTable, temperature
 
 
 @partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
-def _draw(guide: Guide, num_samples: int, key, state, data: LikelihoodTable, temperature):
+def _draw(guide: Guide, num_samples: int, key, state, data: RelaxedTable, temperature):
     """Guide samples of eps (S, 4) and of the relaxed roles (S, N) at one state.
 
     One sample at a time (lax.map): a batch of flow samples would hold S copies of every
@@ -193,7 +194,7 @@ class Run(NamedTuple):
 
 def optimise(
     guide: Guide,
-    data: LikelihoodTable,
+    data: RelaxedTable,
     temperatures: np.ndarray,
     lr: float,
     keys,
@@ -242,7 +243,7 @@ def final_losses(losses: np.ndarray) -> np.ndarray:
 
 def fit(obs: Observations, settings: NormalSettings, key, *, name: str, chunk: int = CHUNK):
     """Fit by SVI; estimates from `num_samples` draws of the best restart's guide."""
-    data = likelihood_table(interactions(obs))
+    data = relaxed_table(interactions(obs))
     guide = _guide(settings)
     k_init, k_draw = jax.random.split(key)
     run = optimise(
