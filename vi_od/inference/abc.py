@@ -25,6 +25,7 @@ from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
+from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, make_posterior
 from vi_od.models.bcm_roles import SWAP_ROLES, eps_from_theta
 from vi_od.models.bcm_roles.simulate import (
@@ -200,16 +201,20 @@ def run_simulations(keys, obs: Observed, chunk_size: int, threshold: float, adva
     """All simulations in chunks of chunk_size (the last one padded, so one compile)."""
     total = keys.shape[0]
     size = min(chunk_size, total)
-    parts, accepted = [], 0
-    for start in range(0, total, size):
-        chunk = keys[start : start + size]
-        n = chunk.shape[0]
+    accepted = 0
+
+    def run(state, start: int, n: int):
+        chunk = keys[start : start + n]
         if n < size:
             chunk = jnp.concatenate([chunk, jnp.repeat(chunk[:1], size - n, axis=0)])
-        eps, roles, dist = (x[:n] for x in jax.device_get(simulate_chunk(chunk, obs)))
-        parts.append((eps, roles, dist))
-        accepted += int((dist < threshold).sum())
-        advance(n, accepted=accepted)
+        return state, tuple(x[:n] for x in jax.device_get(simulate_chunk(chunk, obs)))
+
+    def count_accepted(start: int, n: int, part) -> dict:
+        nonlocal accepted
+        accepted += int((part[2] < threshold).sum())
+        return {"accepted": accepted}
+
+    _, parts = run_chunked(run, None, total, size, advance, count_accepted)
     eps, roles, dist = (np.concatenate(x) for x in zip(*parts))
     return eps, roles, dist
 

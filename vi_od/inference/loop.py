@@ -4,6 +4,8 @@ A method compiles `run(state, start, n)` doing n iterations (SVI steps, NUTS dra
 simulations) from iteration `start`; the loop calls it chunk after chunk, hands each
 chunk's output to `after` (checks, e.g. a NaN loss, and the fields shown on the progress
 bar) and moves the bar. A chunk is as long as one compiled program may run without news.
+Used by svi-normal, svi-nf, nuts, nuts-marginal, svi-marginal and abc; abc-smc's
+generations end when enough particles are accepted, a length no fixed chunking knows.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
+from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
 from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
@@ -214,11 +215,9 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Poste
     total = settings.chains * (settings.warmup + settings.samples)
     with task("NUTS", total=total, unit="iterations") as advance:
         for chain_key in jax.random.split(key, settings.chains):
-            state, outputs = init(chain_key, data), []
-            for _ in range((settings.warmup + settings.samples) // n):
-                state, out = run(state, data)
-                outputs.append(out)
-                advance(n)
+            run_chunk = lambda state, start, length: run(state, data)  # n iterations each
+            iterations = settings.warmup + settings.samples
+            _, outputs = run_chunked(run_chunk, init(chain_key, data), iterations, n, advance)
             chains.append(jax.tree.map(lambda *c: np.concatenate(c), *jax.device_get(outputs)))
     z, diverging, steps = jax.tree.map(lambda *c: np.stack(c), *chains)  # (chain, iteration)
     z = jax.tree.map(lambda x: x[:, settings.warmup :], z)
@@ -291,20 +290,22 @@ def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posteri
     key_init, key_sample = jax.random.split(key)
     state = _svi_init(settings, key_init, data)
     n = _chunk(settings.steps, limit=100)
-    losses = []
+
+    def stop_if_not_finite(start: int, length: int, loss) -> dict:
+        loss = np.asarray(loss)
+        if not np.isfinite(loss).all():
+            raise ViOdError(
+                f"svi-marginal: the loss is {loss[~np.isfinite(loss)][0]} at step "
+                f"{start + int(np.argmin(np.isfinite(loss)))}; try a smaller method.lr "
+                f"(now {settings.lr})"
+            )
+        return {"loss": float(loss.mean())}
+
+    run_chunk = lambda state, start, length: _svi_chunk(settings, n, state, data)
     with task("SVI", total=settings.steps) as advance:
-        for _ in range(settings.steps // n):
-            state, loss = _svi_chunk(settings, n, state, data)
-            loss = np.asarray(loss)
-            if not np.isfinite(loss).all():
-                done = len(losses) * n + int(np.argmin(np.isfinite(loss)))
-                raise ViOdError(
-                    f"svi-marginal: the loss is {loss[~np.isfinite(loss)][0]} at step {done}; "
-                    f"try a smaller method.lr (now {settings.lr})"
-                )
-            losses.append(loss)
-            advance(n, loss=float(loss.mean()))
-    losses = np.concatenate(losses)
+        state, losses = run_chunked(run_chunk, state, settings.steps, n, advance,
+                                    stop_if_not_finite)  # fmt: skip
+    losses = np.concatenate([np.asarray(loss) for loss in losses])
     sites = _svi_sample(settings, key_sample, state, data)
     eps = np.asarray(sites["eps"])[None]
     pi = np.broadcast_to(np.asarray(sites.get("pi", settings.pi_fixed)), (1, settings.num_samples))
