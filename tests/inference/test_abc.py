@@ -11,14 +11,13 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.abc import (
     Settings,
-    align_labels,
     distances,
     fit,
     observe,
     prior_draw,
     select,
 )
-from vi_od.inference.posterior import summarize
+from vi_od.inference.posterior import align_draws, summarize
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace, split_simulation_key
 
 SEED = 3
@@ -90,7 +89,7 @@ def test_select_keeps_exactly_the_closest():
 def test_align_labels_swaps_draws_with_a_leader_majority():
     eps = np.array([[0.3, 0.1, 0.6, 0.9], [0.1, 0.3, 0.9, 0.6]])
     roles = np.array([[0, 0, 1, 0], [1, 1, 0, 1]], np.int8)
-    e, r = align_labels(eps, roles)
+    e, r = align_draws(eps, roles)
     np.testing.assert_array_equal(e, [[0.3, 0.1, 0.6, 0.9], [0.3, 0.1, 0.6, 0.9]])
     np.testing.assert_array_equal(r, [[0, 0, 1, 0], [0, 0, 1, 0]])
 

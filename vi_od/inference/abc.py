@@ -26,8 +26,8 @@ from vi_od.errors import ViOdError
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.loop import run_chunked
-from vi_od.inference.posterior import Posterior, make_posterior
-from vi_od.models.bcm_roles import SWAP_ROLES, eps_from_theta
+from vi_od.inference.posterior import Posterior, align_draws, make_posterior
+from vi_od.models.bcm_roles import eps_from_theta
 from vi_od.models.bcm_roles.simulate import (
     Dynamics,
     dynamics_from_eps,
@@ -227,18 +227,6 @@ def select(dist: np.ndarray, threshold: float, min_accepted: int) -> tuple[np.nd
     return np.sort(np.argsort(dist, kind="stable")[:min_accepted]), True
 
 
-def align_labels(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's label rule per draw: a draw with more than half leaders swaps labels.
-
-    The prior is symmetric under swapping leaders and followers, so the kept draws come
-    from both mirror labelings; averaging them unaligned gives P(leader) ~ 1/2 for everyone.
-    """
-    flip = roles.sum(axis=1) > roles.shape[1] / 2
-    eps = np.where(flip[:, None], eps[:, SWAP_ROLES], eps)
-    roles = np.where(flip[:, None], 1 - roles, roles).astype(roles.dtype)
-    return eps, roles
-
-
 def fit(obs: Observations, settings: Settings, key) -> Posterior:
     """Rejection ABC; estimates: mean eps and mean role of the kept simulations."""
     observed = observe(obs)
@@ -260,7 +248,7 @@ def fit(obs: Observations, settings: Settings, key) -> Posterior:
     }
     eps, roles = eps[keep], roles[keep]
     if settings.align_labels:
-        eps, roles = align_labels(eps, roles)
+        eps, roles = align_draws(eps, roles)
     p = roles.astype(np.float64)
     draws = {"eps": eps[None], "roles": roles[None]}  # one "chain" of kept draws
     return make_posterior("abc", eps, p.mean(axis=0), p.std(axis=0), info=info, draws=draws)

@@ -50,8 +50,8 @@ from scipy.special import log_expit, logsumexp
 from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
-from vi_od.inference.abc import Observed, align_labels, observe, replay_counts
-from vi_od.inference.posterior import Posterior, make_posterior
+from vi_od.inference.abc import Observed, observe, replay_counts
+from vi_od.inference.posterior import Posterior, align_draws, make_posterior
 from vi_od.models.bcm_roles import eps_from_theta
 from vi_od.models.bcm_roles.simulate import Dynamics, dynamics_from_eps, simulate_counts
 from vi_od.progress import task
@@ -436,7 +436,7 @@ def fit(data: Observations, settings: Settings, key) -> Posterior:
     pop = result.population
     eps = np.asarray(eps_from_theta(jnp.asarray(pop.theta[:, :4])), np.float64)
     flip = pop.z.sum(axis=1) > data.N / 2
-    eps, roles = align_labels(eps, pop.z)
+    eps, roles = align_draws(eps, pop.z)
     p_leader = pop.weights @ roles.astype(np.float64)
     pick = systematic_resample(k_pick, pop.weights, pop.weights.size)
     info: dict[str, Any] = {

@@ -44,8 +44,24 @@ class Posterior:
 
 def label_switched(p_leader) -> bool:
     """The paper's rule: more than half the agents estimated leaders means the labels swapped."""
-    p_leader = np.asarray(p_leader)
-    return bool((p_leader > 0.5).sum() > p_leader.size / 2)
+    return bool(_leader_majority(np.asarray(p_leader) > 0.5))
+
+
+def _leader_majority(roles: np.ndarray) -> np.ndarray:
+    """The one label rule, per row of 0/1 roles: more leaders than half the agents."""
+    return roles.sum(axis=-1) > roles.shape[-1] / 2
+
+
+def align_draws(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same rule per draw (S, N): a draw with more than half leaders swaps its labels.
+
+    For methods whose draws come from both mirror labellings (ABC under a prior symmetric
+    in leaders and followers): averaged unaligned, every P(leader) would be about 1/2.
+    """
+    flip = _leader_majority(roles)
+    eps = np.where(flip[:, None], eps[:, SWAP_ROLES], eps)
+    roles = np.where(flip[:, None], 1 - roles, roles).astype(roles.dtype)
+    return eps, roles
 
 
 def make_posterior(
