@@ -2,8 +2,8 @@
 
 1. Seed the results folder from the committed table: every packed row whose job has no file
    yet is written back as `runs/<job_id>.parquet`, so the sweep's resume skips it.
-2. Run the stages in order, at low priority: reps 0-2 of every cell first, then the rest;
-   svi-nf on N <= 100 only (reps 0-4); abc-smc last. A stage whose method this vi-od does not
+2. Run the stages in order, at low priority: reps 0-2 of every cell first (the four
+   methods, svi-nf on N <= 100, abc-smc), then the rest. A stage whose method this vi-od does not
    have is skipped with a message.
 3. Pack every row of the folder into the table (zstd Parquet, the sweep's schema), after each
    stage and when interrupted, so the table never lags the folder by more than one stage.
@@ -34,9 +34,10 @@ from vi_od.experiments import sweep as sweeps
 STAGES = (
     "method=nuts,abc,svi-normal,nuts-marginal rep=range(3)",
     "method=svi-nf N=50,100 rep=range(3)",
+    "method=abc-smc rep=range(3)",
     "method=nuts,abc,svi-normal,nuts-marginal rep=range(3,12)",
     "method=svi-nf N=50,100 rep=range(3,5)",
-    "method=abc-smc rep=range(12)",
+    "method=abc-smc rep=range(3,12)",
 )
 
 console = Console()
