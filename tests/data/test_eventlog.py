@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from vi_od.cli import app
 from vi_od.data import load_observations
-from vi_od.data.eventlog import read_roles
+from vi_od.data.eventlog import read_roles, sorted_codes
 from vi_od.data.trace import save, to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
@@ -164,6 +164,23 @@ def test_unsorted_rows_and_string_ids(trace_obs, tmp_path):
         return sorted(zip(*(c.tolist() for c in cols)))
 
     assert rows(back) == rows(dataclasses.replace(trace_obs, agent_ids=names))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([7, 3, 3, 9, 7, 0]),  # dense integers: the bincount path
+        np.array([-5, 2, -5, 11]),  # negative
+        np.array([10**12, 3, 10**12]),  # sparse: np.unique's path
+        np.array([2.5, -1.0, 2.5]),
+        np.array(["b", "a", "b", "c"], dtype=object),
+    ],
+)
+def test_sorted_codes_is_numpys_unique_with_inverse(values):
+    uniques, codes = sorted_codes(values)
+    expected_uniques, expected_codes = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+    np.testing.assert_array_equal(codes, expected_codes)
 
 
 def test_equal_times_share_one_index_in_time_order(tmp_path):
