@@ -35,6 +35,12 @@ def table_bytes(obs: Observations) -> float:
     return RUNTIME_BYTES + 74 * obs.M + 56 * obs.N * grid_size(obs.rho)
 
 
+def relaxed_table_bytes(obs: Observations) -> float:
+    """`table_bytes` plus the relaxed methods' cell cubics (`relaxed.relaxed_table`): two
+    tables of 4 float32 coefficients per agent and grid cell, 32 bytes per grid point."""
+    return table_bytes(obs) + 32 * obs.N * grid_size(obs.rho)
+
+
 def marginal_limits(obs: Observations, settings) -> None:
     """nuts-marginal, svi-marginal: the table; then O(N) per step, 5 parameters."""
     require_memory(_what("the table", obs), table_bytes(obs))
@@ -43,7 +49,7 @@ def marginal_limits(obs: Observations, settings) -> None:
 def svi_normal_limits(obs: Observations, settings) -> None:
     """svi-normal: the table, 2N + 4 guide parameters, guide draws of every role."""
     draws = 8 * settings.num_samples * obs.N
-    require_memory(_what("svi-normal", obs), table_bytes(obs) + draws)
+    require_memory(_what("svi-normal", obs), relaxed_table_bytes(obs) + draws)
     step = 3e-4 + 90e-9 * obs.N
     require_time(_what(f"svi-normal ({settings.steps} steps)", obs),
                  settings.steps * settings.restarts * step)  # fmt: skip
@@ -66,7 +72,8 @@ def svi_nf_limits(obs: Observations, settings) -> None:
     """svi-nf: parameters, their gradients and Adam's two moments (and slack), 24 bytes each."""
     n = flow_parameters(obs.N, settings.num_flows, settings.hidden_factors)
     what = _what(f"svi-nf with {n:.3g} flow parameters", obs)
-    require_memory(what, table_bytes(obs) + 24 * n, "svi-normal or svi-marginal scale to it")
+    need = relaxed_table_bytes(obs) + 24 * n
+    require_memory(what, need, "svi-normal or svi-marginal scale to it")
     require_time(what, settings.steps * settings.restarts * 3e-9 * n,
                  "svi-normal or svi-marginal scale to it")  # fmt: skip
 
@@ -75,7 +82,7 @@ def nuts_limits(obs: Observations, settings) -> None:
     """nuts (relaxed): the table or the interactions, every iteration's roles, the tree cap."""
     iterations = (settings.warmup + settings.samples) * settings.chains
     gradient = 40e-6 + 25e-9 * obs.N
-    data = table_bytes(obs)
+    data = relaxed_table_bytes(obs)
     if settings.likelihood == "exact":
         gradient += 5e-9 * obs.M
         data = RUNTIME_BYTES + 48 * obs.M
