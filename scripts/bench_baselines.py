@@ -21,6 +21,7 @@ from numpyro.infer import NUTS
 
 from vi_od.data.trace import to_observations
 from vi_od.inference import abc, nuts
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import interactions, log_likelihood
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
@@ -54,7 +55,9 @@ def abc_rows():
                      "xla_temp_MB": round(temp_mb, 1)})  # fmt: skip
     settings = abc.Settings()
     with quiet():
-        post, s = wall(lambda: abc.fit(to_observations(trace), settings, jax.random.PRNGKey(1)))
+        post, s = wall(
+            lambda: abc.fit(to_observations(trace), settings, jax.random.PRNGKey(1), BCM_ROLES)
+        )
     rows.append({"case": "abc fit (incl. compile)", "N": 400, "T": 2048,
                  "simulations": settings.simulations, "chunk_size": settings.chunk_size,
                  "wall_s": round(s, 1), "accepted": post.info["accepted"],
@@ -66,7 +69,9 @@ def nuts_rows():
     trace = trace_at(100, 512, seed=1)
     settings = nuts.Settings()
     with quiet():
-        post, s = wall(lambda: nuts.fit(to_observations(trace), settings, jax.random.PRNGKey(0)))
+        post, s = wall(
+            lambda: nuts.fit(to_observations(trace), settings, jax.random.PRNGKey(0), BCM_ROLES)
+        )
     info = post.info
     return [{"case": "nuts fit default (incl. compile)", "N": 100, "T": 512,
              "likelihood": settings.likelihood, "warmup": settings.warmup,
@@ -81,7 +86,7 @@ def nuts_rows():
 def per_leapfrog_s(trace, likelihood="table", chains=0, iterations=2):
     """Seconds per leapfrog step of NUTS on the relaxed model (tiny fixed step: full trees)."""
     settings = nuts.Settings(likelihood=likelihood)
-    model, args = nuts.model_and_args(to_observations(trace), settings)
+    model, args = nuts.model_and_args(to_observations(trace), settings, BCM_ROLES)
     kernel = NUTS(model, step_size=1e-5, adapt_step_size=False, adapt_mass_matrix=False)
     key = jax.random.PRNGKey(0)
     state = kernel.init(jax.random.split(key, chains) if chains else key, 0, model_args=args)

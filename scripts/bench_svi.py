@@ -18,7 +18,7 @@ from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference import svi as svi_method
 from vi_od.inference.fitting import fit_observations
-from vi_od.models.bcm_roles.relaxed import interactions, likelihood_table
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
 
@@ -32,11 +32,13 @@ def per_step(method: str, trace, length: int = 200) -> float:
     """Seconds per SVI step of a compiled chunk (after a first, compiling call)."""
     settings = get(method).Settings().validate()
     guide = svi_method._guide(settings)
-    data = likelihood_table(interactions(to_observations(trace)))
+    model = BCM_ROLES
+    data = model.relaxed.table(to_observations(trace))  # the table fit() reads
     temperature, lr = jnp.float32(settings.temperature), jnp.float32(settings.lr)
-    states = svi_method._init(guide, jax.random.split(jax.random.PRNGKey(0), 1), data, temperature)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    states = svi_method._init(guide, model, keys, data, temperature)
     temperatures = jnp.full(length, temperature)
-    run = lambda s: svi_method._chunk(guide, length, s, data, temperatures, lr, length)
+    run = lambda s: svi_method._chunk(guide, model, length, s, data, temperatures, lr, length)
     states, losses = run(states)
     jax.block_until_ready(losses)
     start = time.perf_counter()

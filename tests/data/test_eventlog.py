@@ -16,8 +16,8 @@ from vi_od.data.eventlog import read_roles, sorted_codes
 from vi_od.data.trace import save, to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.abc import observe
 from vi_od.inference.fitting import fit_observations
+from vi_od.models.bcm_roles.forward import observe
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
 

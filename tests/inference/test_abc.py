@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -9,18 +10,14 @@ from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.abc import (
-    Settings,
-    distances,
-    fit,
-    observe,
-    prior_draw,
-    select,
-)
+from vi_od.inference.abc import Settings, distances, prior_draw, select
 from vi_od.inference.posterior import align_draws, summarize
+from vi_od.models.bcm_roles.forward import observe
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace, split_simulation_key
 
 SEED = 3
+fit = get("abc").fit
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +28,7 @@ def tiny_trace():
 def batch_with_truth(trace, n: int, at: int, out_key):
     """n prior candidates, the one at index `at` replaced by the trace's own truth."""
     keys = jax.random.split(jax.random.PRNGKey(0), n)
-    eps, roles, out_keys = jax.vmap(prior_draw, in_axes=(0, None))(keys, trace.N)
+    eps, roles, out_keys = jax.vmap(partial(prior_draw, N=trace.N, model=BCM_ROLES))(keys)
     eps = eps.at[at].set(jnp.asarray(trace.eps))
     roles = roles.at[at].set(jnp.asarray(trace.roles, jnp.int32))
     out_keys = out_keys.at[at].set(out_key)
@@ -43,7 +40,7 @@ def test_the_truths_own_simulation_is_at_distance_zero_and_accepted(tiny_trace):
     # must replay them exactly, so the summaries agree on every step.
     out_key = split_simulation_key(jax.random.PRNGKey(SEED))[3]
     eps, roles, out_keys = batch_with_truth(tiny_trace, 64, 17, out_key)
-    d = np.asarray(distances(eps, roles, out_keys, observe(to_observations(tiny_trace))))
+    d = np.asarray(distances(eps, roles, out_keys, observe(to_observations(tiny_trace)), BCM_ROLES))
     assert d[17] == 0.0
     assert (np.delete(d, 17) > 0).all()
     keep, kept_closest = select(d, threshold=0.5, min_accepted=1)
@@ -51,7 +48,9 @@ def test_the_truths_own_simulation_is_at_distance_zero_and_accepted(tiny_trace):
 
     # the same truth with another outcome key is not a replay: distance > 0
     other = out_keys.at[17].set(jax.random.PRNGKey(123))
-    assert float(distances(eps, roles, other, observe(to_observations(tiny_trace)))[17]) > 0
+    assert (
+        float(distances(eps, roles, other, observe(to_observations(tiny_trace)), BCM_ROLES)[17]) > 0
+    )
 
 
 def test_chunked_equals_unchunked(tiny_trace):
@@ -89,7 +88,7 @@ def test_select_keeps_exactly_the_closest():
 def test_align_labels_swaps_draws_with_a_leader_majority():
     eps = np.array([[0.3, 0.1, 0.6, 0.9], [0.1, 0.3, 0.9, 0.6]])
     roles = np.array([[0, 0, 1, 0], [1, 1, 0, 1]], np.int8)
-    e, r = align_draws(eps, roles)
+    e, r = align_draws(eps, roles, BCM_ROLES.swap)
     np.testing.assert_array_equal(e, [[0.3, 0.1, 0.6, 0.9], [0.3, 0.1, 0.6, 0.9]])
     np.testing.assert_array_equal(r, [[0, 0, 1, 0], [0, 0, 1, 0]])
 

@@ -11,19 +11,19 @@ from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.abc import observe
 from vi_od.inference.abc_smc import (
     Population,
     Problem,
     Settings,
-    deterministic_counts,
-    fit,
     importance_log_weights,
     smc_abc,
     weighted_quantile,
 )
 from vi_od.inference.posterior import metrics, summarize
+from vi_od.models.bcm_roles.forward import deterministic_counts, observe
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, dynamics_from_eps, simulate_trace
+
+fit = get("abc-smc").fit
 
 # --- toy problems with known posteriors -----------------------------------------------------
 # Module-level functions: Problem is a static jit argument, hashed by identity.

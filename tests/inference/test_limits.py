@@ -12,6 +12,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import check_limits, get
 from vi_od.inference import svi as svi_method
 from vi_od.inference.limits import flow_parameters, table_bytes
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import HermiteTable, LikelihoodTable
 
 GiB = 2**30
@@ -38,9 +39,9 @@ def check(name, obs, **settings):
 def test_flow_parameter_count_is_the_flows_own(N):
     table = HermiteTable(*(jnp.zeros((128, N)),) * 3, jnp.float32(0), jnp.float32(0.004))
     guide = svi_method.Guide("bnaf", 2, (8, 8))
-    states = svi_method._init(guide, jax.random.split(jax.random.PRNGKey(0), 1),
+    states = svi_method._init(guide, BCM_ROLES, jax.random.split(jax.random.PRNGKey(0), 1),
                               LikelihoodTable(table, table), jnp.float32(0.1))  # fmt: skip
-    params = svi_method._svi(guide).optim.get_params(states.optim_state)
+    params = svi_method._svi(guide, BCM_ROLES).optim.get_params(states.optim_state)
     assert sum(np.size(p) for p in jax.tree.leaves(params)) == flow_parameters(N, 2, (8, 8))
 
 

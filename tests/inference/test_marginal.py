@@ -8,18 +8,19 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.marginal import NutsSettings, SviSettings, relabel
 from vi_od.inference.posterior import metrics
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.progress import quiet
 
 
 def test_relabel_swaps_only_samples_with_a_leader_majority():
     eps = np.array([[0.1, 0.3, 0.6, 0.9], [0.2, 0.4, 0.7, 0.8], [0.3, 0.1, 0.9, 0.6]])
     pi = np.array([0.8, 0.2, 0.5])
-    new_eps, new_pi = relabel(eps, pi)
+    new_eps, new_pi = relabel(eps, pi, BCM_ROLES.swap)
     np.testing.assert_allclose(new_eps[0], [0.3, 0.1, 0.9, 0.6])  # F <-> L, pi -> 1 - pi
     np.testing.assert_allclose(new_pi, [0.2, 0.2, 0.5])
     np.testing.assert_allclose(new_eps[1:], eps[1:])  # pi <= 1/2 is left alone
     # (chain, draw, ...) arrays relabel the same way
-    chains_eps, chains_pi = relabel(eps.reshape(1, 3, 4), pi.reshape(1, 3))
+    chains_eps, chains_pi = relabel(eps.reshape(1, 3, 4), pi.reshape(1, 3), BCM_ROLES.swap)
     np.testing.assert_allclose(chains_eps[0], new_eps)
     np.testing.assert_allclose(chains_pi[0], new_pi)
 

@@ -10,10 +10,13 @@ from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.nuts import Settings, align_chains, fit, model_and_args, thin
+from vi_od.inference.nuts import Settings, align_chains, model_and_args, thin
 from vi_od.inference.posterior import summarize
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import bernoulli_logit_loglik
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
+
+fit = get("nuts").fit
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +72,10 @@ def test_two_vectorized_chains(tiny_trace):
 def test_tabulated_and_exact_models_have_the_same_density(small_trace):
     # NUTS only sees the log density: compare it (and its gradient) at random points.
     table_model, table_args = model_and_args(
-        to_observations(small_trace), Settings(likelihood="table")
+        to_observations(small_trace), Settings(likelihood="table"), BCM_ROLES
     )
     exact_model, exact_args = model_and_args(
-        to_observations(small_trace), Settings(likelihood="exact")
+        to_observations(small_trace), Settings(likelihood="exact"), BCM_ROLES
     )
     density = lambda model, args: lambda z: log_density(model, args, {}, z)[0]
     rng = np.random.default_rng(0)
@@ -92,7 +95,7 @@ def test_tabulated_and_exact_models_have_the_same_density(small_trace):
 def test_align_chains_swaps_a_chain_in_the_mirror_mode():
     eps = np.array([[[0.3, 0.1, 0.6, 0.9]] * 3, [[0.1, 0.3, 0.9, 0.6]] * 3])
     roles = np.array([[[0.9, 0.1, 0.0]] * 3, [[0.1, 0.9, 1.0]] * 3])
-    e, r = align_chains(eps, roles)
+    e, r = align_chains(eps, roles, BCM_ROLES.swap)
     np.testing.assert_array_equal(e[1], eps[0])
     np.testing.assert_allclose(r[1], roles[0])
     np.testing.assert_array_equal(e[0], eps[0])

@@ -9,18 +9,21 @@ from vi_od.inference.posterior import (
     metrics,
     rmse_eps,
 )
+from vi_od.models.bcm_roles.model import BCM_ROLES
 
 
 def test_majority_of_leaders_flips_roles_and_swaps_eps():
     eps = np.array([[0.1, 0.3, 0.6, 0.9], [0.2, 0.4, 0.7, 0.8]])
-    post = make_posterior("m", eps, p_leader=[0.9, 0.8, 0.7, 0.1])
+    post = make_posterior("m", eps, p_leader=[0.9, 0.8, 0.7, 0.1], model=BCM_ROLES)
     np.testing.assert_allclose(post.eps_samples, [[0.3, 0.1, 0.9, 0.6], [0.4, 0.2, 0.8, 0.7]])
     np.testing.assert_allclose(post.p_leader, [0.1, 0.2, 0.3, 0.9])
     np.testing.assert_array_equal(post.roles, [0, 0, 0, 1])
 
 
 def test_half_or_fewer_leaders_keeps_labels():
-    post = make_posterior("m", np.array([0.1, 0.3, 0.6, 0.9]), p_leader=[0.9, 0.8, 0.1, 0.1])
+    post = make_posterior(
+        "m", np.array([0.1, 0.3, 0.6, 0.9]), p_leader=[0.9, 0.8, 0.1, 0.1], model=BCM_ROLES
+    )
     np.testing.assert_allclose(post.eps_mean, [0.1, 0.3, 0.6, 0.9])
     np.testing.assert_array_equal(post.roles, [1, 1, 0, 0])
 
@@ -49,7 +52,9 @@ def test_metrics_against_truth():
         mu_plus=np.full(2, 0.02), mu_minus=np.full(2, 0.02), rho=32.0,
         roles=np.array([1, 1, 0, 0], np.int8), eps=np.array([0.3, 0.1, 0.6, 0.9]),
     )  # fmt: skip
-    post = make_posterior("m", [[0.3, 0.1, 0.6, 0.9]], p_leader=[0.9, 0.2, 0.1, 0.0])
+    post = make_posterior(
+        "m", [[0.3, 0.1, 0.6, 0.9]], p_leader=[0.9, 0.2, 0.1, 0.0], model=BCM_ROLES
+    )
     m = metrics(post, trace)
     assert m["rmse_eps"] == pytest.approx(0, abs=1e-12)
     assert m["role_error_rate"] == 0.25 and m["perfect_roles"] is False

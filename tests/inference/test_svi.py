@@ -15,6 +15,7 @@ from vi_od.inference import get
 from vi_od.inference import svi as svi_method
 from vi_od.inference.flows import PackedLayout, block_masked_dense, block_neural_arn
 from vi_od.inference.posterior import metrics
+from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import interactions, likelihood_table, log_likelihood_agents
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
@@ -148,7 +149,12 @@ def test_same_key_same_result_for_any_chunk_size(recovery_trace):
     before = svi_method._chunk._cache_size()
     runs = [
         svi_method.fit(
-            to_observations(recovery_trace), settings, jax.random.PRNGKey(3), name="n", chunk=chunk
+            to_observations(recovery_trace),
+            settings,
+            jax.random.PRNGKey(3),
+            BCM_ROLES,
+            name="n",
+            chunk=chunk,
         )
         for chunk in (250, 250, 600)
     ]
@@ -199,7 +205,7 @@ def test_trace_without_interactions_cannot_be_fitted():
 def test_label_switch_flips_the_raw_role_draws_too():
     eps = np.tile([0.1, 0.3, 0.6, 0.9], (2, 1))
     roles = np.array([[0.9, 0.8, 0.1], [0.7, 0.9, 0.3]])  # two of three agents leaders
-    post = svi_method._posterior("m", eps, roles, np.array([1.0]), 0, 10)
+    post = svi_method._posterior("m", BCM_ROLES, eps, roles, np.array([1.0]), 0, 10)
     np.testing.assert_allclose(post.eps_mean, [0.3, 0.1, 0.9, 0.6])
     np.testing.assert_allclose(post.p_leader, [0.2, 0.15, 0.8])
     np.testing.assert_allclose(post.draws["roles"][0].mean(axis=0), post.p_leader)

@@ -129,8 +129,6 @@ def versions() -> str:
 
 def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: float) -> dict:
     """A results row: the job, the trace's truth and statistics, and the posterior's estimates."""
-    from vi_od.models.bcm_roles import EPS_NAMES
-
     sim = job["simulator"]
     settings = {
         "method": {"name": job["method"], **job["settings"]},
@@ -167,7 +165,8 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
         from vi_od.checks.sbc import interval_columns
         from vi_od.inference.posterior import metrics
 
-        for name, mean, std in zip(EPS_NAMES, posterior.eps_mean, posterior.eps_std):
+        estimates = zip(posterior.param_names, posterior.eps_mean, posterior.eps_std)
+        for name, mean, std in estimates:
             row[f"est_{name}"], row[f"std_{name}"] = float(mean), float(std)
         truth = trace.eps if trace is not None and trace.has_truth else None
         row.update(interval_columns(posterior.eps_samples, truth))

@@ -1,7 +1,8 @@
-"""Registry of inference methods: name -> Method(fit, Settings).
+"""Registry of inference methods: name -> Method(run, Settings).
 
-Every method is `fit(obs, settings, key) -> Posterior`, obs the flat table of interactions
-(vi_od.data.observations), with a frozen, validated Settings dataclass whose fields are the
+Every method is `run(obs, settings, key, model) -> Posterior`, obs the flat table of
+interactions (vi_od.data.observations) and model the `vi_od.models.Model` whose pieces it
+uses (no method imports a model), with a frozen, validated Settings dataclass whose fields are the
 keys of conf/method/<name>.yaml (minus `name`), and optionally `limits(obs, settings)`, the
 check `vi-od fit` runs first. Adding a method = a module exposing `METHODS` + its conf
 file + one entry in `_FAMILIES` (+ its entry in limits.LIMITS).
@@ -15,16 +16,21 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from vi_od.errors import ViOdError, require
+from vi_od.models import Model, default_model
 
 
 class Method(NamedTuple):
-    """A registered method: its name, its fit function, its settings type, its limits."""
+    """A registered method: its name, its run function, its settings type, its limits."""
 
     name: str
-    fit: Callable[..., Any]  # (observations, settings, key) -> Posterior
+    run: Callable[..., Any]  # (observations, settings, key, model) -> Posterior
     Settings: type
     # (observations, settings) -> None; raises ViOdError when a run would not fit
     limits: Callable[..., None] | None = None
+
+    def fit(self, obs, settings, key, model: Model | None = None):
+        """The posterior of `model` (default: the paper's BCM with roles) given the data."""
+        return self.run(obs, settings, key, model or default_model())
 
 
 # module names under vi_od.inference, each exposing METHODS: dict[str, Method]

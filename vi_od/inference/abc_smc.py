@@ -37,6 +37,7 @@ importance sample of the tighter target), else the previous one is returned.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -50,10 +51,8 @@ from scipy.special import log_expit, logsumexp
 from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
-from vi_od.inference.abc import Observed, observe, replay_counts
 from vi_od.inference.posterior import Posterior, align_draws, make_posterior
-from vi_od.models.bcm_roles import eps_from_theta
-from vi_od.models.bcm_roles.simulate import Dynamics, dynamics_from_eps, simulate_counts
+from vi_od.models import Model
 from vi_od.progress import task
 
 SIMULATORS = ("deterministic", "stochastic")
@@ -320,79 +319,50 @@ def systematic_resample(key, weights: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(np.searchsorted(np.cumsum(weights), u * weights.sum()), weights.size - 1)
 
 
-# --- the BCM-with-roles problem ------------------------------------------------------------
+# --- a model's problem: prior, roles and distance ---------------------------------------
 
 
-def deterministic_counts(X0, u, v, roles, dyn: Dynamics, mask=None):
-    """Per-step positive and negative counts under the paper's ABC rules, no randomness.
-
-    s+ = [|d| < eps+_r], s- = [|d| >= eps-_r] for receiver v of role r; the opinion update
-    is the PGABM's (all E interactions of a step read the opinions at its start). `mask`
-    (a replayed event log's padding, vi_od.inference.abc.replay) leaves slots out.
-    """
-    mask = jnp.ones(u.shape, bool) if mask is None else mask
-
-    def step(X, inputs):
-        u_t, v_t, m_t = inputs
-        d = X[u_t] - X[v_t]
-        r = roles[v_t]
-        s_plus = (jnp.abs(d) < dyn.eps_plus[r]) & m_t
-        s_minus = (jnp.abs(d) >= dyn.eps_minus[r]) & m_t
-        delta = (dyn.mu_plus[r] * s_plus - dyn.mu_minus[r] * s_minus) * d
-        X_next = jnp.clip(X.at[v_t].add(delta), 0.0, 1.0)
-        return X_next, (s_plus.sum(dtype=jnp.int32), s_minus.sum(dtype=jnp.int32))
-
-    return jax.lax.scan(step, X0, (u, v, mask))[1]
-
-
-def _summary_distance(s_plus, s_minus, obs: Observed):
+def _summary_distance(s_plus, s_minus, obs):
     diff = jnp.stack([s_plus, s_minus], axis=1) - obs.summary
     return jnp.sqrt(jnp.sum(diff * diff).astype(jnp.float32))
 
 
-def _dynamics(theta, obs: Observed) -> Dynamics:
-    return dynamics_from_eps(eps_from_theta(theta[:4]), obs.mu_plus, obs.mu_minus, obs.rho)
+def _distance_stochastic(model: Model, key, theta, roles, obs):
+    params = model.from_theta(theta[: model.n_params])
+    return _summary_distance(*model.simulator.counts(key, params, roles, obs), obs)
 
 
-def _distance_stochastic(key, theta, roles, obs: Observed):
-    dyn = _dynamics(theta, obs)
-    if obs.mask is None:
-        counts = simulate_counts(key, obs.X0, obs.u, obs.v, roles, dyn)
-    else:
-        counts = replay_counts(key, obs.X0, obs.u, obs.v, obs.mask, roles, dyn)
-    return _summary_distance(*counts, obs)
+def _distance_deterministic(model: Model, key, theta, roles, obs):
+    params = model.from_theta(theta[: model.n_params])
+    return _summary_distance(*model.simulator.rule_counts(params, roles, obs), obs)
 
 
-def _distance_deterministic(key, theta, roles, obs: Observed):
-    counts = deterministic_counts(obs.X0, obs.u, obs.v, roles, _dynamics(theta, obs), obs.mask)
-    return _summary_distance(*counts, obs)
-
-
-def _sample_prior_bernoulli(key, obs: Observed):
-    return jax.random.normal(key, (4,))
+def _sample_prior_bernoulli(P: int, key, obs):
+    return jax.random.normal(key, (P,))
 
 
 def _log_prior_bernoulli(theta: np.ndarray) -> np.ndarray:
     return -0.5 * np.sum(theta**2, axis=1)
 
 
-def _logits_bernoulli(theta, obs: Observed):
+def _logits_bernoulli(theta, obs):
     return jnp.zeros(obs.X0.shape[0])
 
 
-def _sample_prior_share(key, obs: Observed):
+def _sample_prior_share(P: int, key, obs):
     k_eps, k_share = jax.random.split(key)
-    return jnp.concatenate([jax.random.normal(k_eps, (4,)), jax.random.logistic(k_share, (1,))])
+    return jnp.concatenate([jax.random.normal(k_eps, (P,)), jax.random.logistic(k_share, (1,))])
 
 
 def _log_prior_share(theta: np.ndarray) -> np.ndarray:
-    """N(0, 1) on the eps thetas; logit(pi) ~ Logistic(0, 1), i.e. pi ~ Uniform(0, 1)."""
-    share = theta[:, 4]
-    return -0.5 * np.sum(theta[:, :4] ** 2, axis=1) + log_expit(share) + log_expit(-share)
+    """N(0, 1) on the parameters' thetas; logit(pi) = theta[-1] ~ Logistic(0, 1), i.e.
+    pi ~ Uniform(0, 1)."""
+    share = theta[:, -1]
+    return -0.5 * np.sum(theta[:, :-1] ** 2, axis=1) + log_expit(share) + log_expit(-share)
 
 
-def _logits_share(theta, obs: Observed):
-    return jnp.full(obs.X0.shape[0], theta[4])
+def _logits_share(theta, obs):
+    return jnp.full(obs.X0.shape[0], theta[-1])
 
 
 _DISTANCES = {"stochastic": _distance_stochastic, "deterministic": _distance_deterministic}
@@ -402,20 +372,23 @@ _PRIORS = {
 }
 
 
-def bcm_problem(role_prior: str, simulator: str) -> Problem:
-    """The paper's ABC problem: theta ~ N(0, 1)^4 through eps_from_theta, roles per agent.
+@functools.cache  # one Problem per (model, options): its functions key the compiled programs
+def model_problem(model: Model, role_prior: str, simulator: str) -> Problem:
+    """The paper's ABC problem for a model: theta ~ N(0, 1)^P through the model's
+    `from_theta`, a binary role per agent, distance between per-step count summaries.
 
     role_prior "bernoulli": each role Bernoulli(1/2) (the paper's); "share": a leader share
-    pi ~ Uniform(0, 1) (theta[4] = logit pi), roles Bernoulli(pi) given it.
+    pi ~ Uniform(0, 1) (theta[P] = logit pi), roles Bernoulli(pi) given it.
     """
     sample, log_prior, logits = _PRIORS[role_prior]
-    return Problem(sample, log_prior, logits, _DISTANCES[simulator])
+    distance = partial(_DISTANCES[simulator], model)
+    return Problem(partial(sample, model.n_params), log_prior, logits, distance)
 
 
-def fit(data: Observations, settings: Settings, key) -> Posterior:
+def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
     """SMC-ABC; estimates from the final population, every particle's labels aligned."""
-    obs = observe(data)
-    problem = bcm_problem(settings.role_prior, settings.simulator)
+    obs = model.simulator.observe(data)
+    problem = model_problem(model, settings.role_prior, settings.simulator)
     k_run, k_pick = jax.random.split(key)
     min_epsilon = settings.threshold_factor * float(np.sqrt(obs.summary.shape[0] + 1))
     with task("ABC-SMC", total=settings.simulations, unit="simulations") as advance:
@@ -434,9 +407,9 @@ def fit(data: Observations, settings: Settings, key) -> Posterior:
             advance=advance,
         )
     pop = result.population
-    eps = np.asarray(eps_from_theta(jnp.asarray(pop.theta[:, :4])), np.float64)
+    eps = np.asarray(model.from_theta(jnp.asarray(pop.theta[:, : model.n_params])), np.float64)
     flip = pop.z.sum(axis=1) > data.N / 2
-    eps, roles = align_draws(eps, pop.z)
+    eps, roles = align_draws(eps, pop.z, model.swap)
     p_leader = pop.weights @ roles.astype(np.float64)
     pick = systematic_resample(k_pick, pop.weights, pop.weights.size)
     info: dict[str, Any] = {
@@ -455,11 +428,11 @@ def fit(data: Observations, settings: Settings, key) -> Posterior:
         else {k: v for k, v in result.dropped._asdict().items() if k != "ess"},
     }
     if settings.role_prior == "share":
-        share = 1.0 / (1.0 + np.exp(-pop.theta[:, 4]))
+        share = 1.0 / (1.0 + np.exp(-pop.theta[:, -1]))
         info["leader_proportion"] = float(pop.weights @ np.where(flip, 1 - share, share))
     draws = {"eps": eps[pick][None], "roles": roles[pick][None]}
     std = np.sqrt(p_leader * (1 - p_leader))
-    return make_posterior("abc-smc", eps[pick], p_leader, std, info=info, draws=draws)
+    return make_posterior("abc-smc", eps[pick], p_leader, std, info=info, draws=draws, model=model)
 
 
 METHODS = {"abc-smc": Method("abc-smc", fit, Settings)}

@@ -21,7 +21,7 @@ from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.posterior import Posterior, summarize
-from vi_od.models.bcm_roles import EPS_NAMES
+from vi_od.models import Model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,11 +34,16 @@ class FitResult(NamedTuple):
     record: dict
 
 
-def fit_observations(obs: Observations, method_name: str, settings, seed: int) -> FitResult:
-    """Run `method_name` on the data with key PRNGKey(seed); wall time includes compiling."""
+def fit_observations(
+    obs: Observations, method_name: str, settings, seed: int, model: Model | None = None
+) -> FitResult:
+    """Run `method_name` on the data with key PRNGKey(seed); wall time includes compiling.
+
+    `model`: the model to fit (default: the paper's BCM with roles, vi_od.models).
+    """
     method = get(method_name)
     start = time.perf_counter()
-    posterior = method.fit(obs, settings, jax.random.PRNGKey(seed))
+    posterior = method.fit(obs, settings, jax.random.PRNGKey(seed), model)
     wall = time.perf_counter() - start
     record = {
         "method": method_name,
@@ -108,7 +113,7 @@ def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) ->
         raise ViOdError(f"method {posterior.method} keeps no posterior draws to write")
     draws = {name: np.asarray(a) for name, a in posterior.draws.items()}
     dims = {"eps": ["eps_name"], "roles": ["agent"]}
-    coords = {"eps_name": list(EPS_NAMES)}
+    coords = {"eps_name": list(posterior.param_names)}
     if "roles" in draws:
         n = draws["roles"].shape[-1]
         coords["agent"] = np.arange(n) if agent_ids is None else _json_ready(list(agent_ids))

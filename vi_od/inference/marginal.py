@@ -1,14 +1,15 @@
 """Exact role marginalization: NUTS and SVI on the collapsed PGABM (issue 7).
 
-The roles are summed out per agent (models/bcm_roles/collapsed.py), leaving 5 continuous
-dimensions: theta (4, the paper's eps transform) and the leader proportion pi. The
+The roles are summed out per agent (the model's collapsed form, `model.collapsed`; for the
+BCM with roles models/bcm_roles/collapsed.py), leaving P + 1 continuous dimensions: theta
+(P = 4 for the BCM: the paper's eps transform) and the leader proportion pi. The
 posterior has two mirror-image modes (leaders and followers swapped); the prior on pi is
 label-symmetric, so either mode is the posterior once each sample is relabelled (pi > 0.5
 => swap the L/F eps and use 1 - pi). P(leader) per agent is the average over samples of
 the Bayes-rule role posterior; its std over samples is the uncertainty. The paper's
 majority rule (make_posterior) stays as a safety net.
 
-Both read each agent's log-likelihood from the per-agent table (`collapsed.tabulate`):
+Both read each agent's log-likelihood from the per-agent table (`model.collapsed.table`):
 one streamed O(interactions) pass, then O(N) per gradient whatever the receivers' skew.
 The data always enter the compiled functions as arguments, never as closed-over
 constants: at 10^5 agents the table is hundreds of MB.
@@ -37,9 +38,7 @@ from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
-from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
-from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
-from vi_od.models.bcm_roles.relaxed import LikelihoodTable
+from vi_od.models import Model
 from vi_od.progress import task
 
 # The guide starts narrow: below the posterior's width the ELBO's pull on the scale is
@@ -114,27 +113,32 @@ class SviSettings:
         return dataclasses.replace(self, pi_prior=tuple(float(c) for c in self.pi_prior))
 
 
-def relabel(eps: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relabel(
+    eps: np.ndarray, pi: np.ndarray, swap: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: pi > 0.5 means leaders and followers swapped; swap eps and use 1 - pi."""
     eps = np.asarray(eps, np.float64)
     pi = np.asarray(pi, np.float64)
     swapped = pi > 0.5
-    return np.where(swapped[..., None], eps[..., SWAP_ROLES], eps), np.where(swapped, 1 - pi, pi)
+    eps = np.where(swapped[..., None], eps[..., list(swap)], eps)
+    return eps, np.where(swapped, 1 - pi, pi)
 
 
-def role_posterior(eps: np.ndarray, pi: np.ndarray, data: LikelihoodTable):
-    """Mean and std over samples (S, 4), (S,) of each agent's P(leader | eps, pi, s)."""
-    mean, std = _role_moments(jnp.asarray(eps, jnp.float32), jnp.asarray(pi, jnp.float32), data)
+def role_posterior(model: Model, eps: np.ndarray, pi: np.ndarray, data):
+    """Mean and std over samples (S, P), (S,) of each agent's P(leader | eps, pi, s)."""
+    eps, pi = jnp.asarray(eps, jnp.float32), jnp.asarray(pi, jnp.float32)
+    mean, std = _role_moments(model, eps, pi, data)
     return np.asarray(mean, np.float64), np.asarray(std, np.float64)
 
 
-@jax.jit
-def _role_moments(eps: jax.Array, pi: jax.Array, data: LikelihoodTable):
+@partial(jax.jit, static_argnums=0)
+def _role_moments(model: Model, eps: jax.Array, pi: jax.Array, data):
     """(N,) mean and std of P(leader) over the samples, accumulated one sample at a time.
 
     Never (S, N): 500 samples of 10^5 agents would be 200 MB. Sums are taken around the
     first sample's probabilities, so that a std near 0 does not cancel away in float32.
     """
+    leader_probability = model.collapsed.leader_probability
     first = leader_probability(eps[0], pi[0], data)
 
     def add(sums, sample):
@@ -153,51 +157,53 @@ def _chunk(*lengths: int, limit: int) -> int:
     return max(d for d in range(1, min(g, limit) + 1) if g % d == 0)
 
 
-def _model(settings) -> partial:
-    return partial(collapsed_pgabm, pi_prior=settings.pi_prior, pi_fixed=settings.pi_fixed)
+def _model(settings, model: Model) -> partial:
+    collapsed = model.collapsed.model
+    return partial(collapsed, pi_prior=settings.pi_prior, pi_fixed=settings.pi_fixed)
 
 
-def _prior_median(settings):
+def _prior_median(settings, model: Model):
     """Start at the prior median: theta = 0 (eps mid-range) and pi at Beta(a, b)'s median.
 
     That is the median of the Beta(a, b) component (the label-symmetric mixture's own median
     is 1/2, a saddle between the two labellings). Computed, not estimated from prior draws
     (init_to_median): drawing from the Beta would compile a gamma sampler, seconds for nothing.
     """
-    values = {"theta": jnp.zeros(4)}
+    values = {"theta": jnp.zeros(model.n_params)}
     if settings.pi_fixed is None:
         values["pi"] = jnp.asarray(betaincinv(*settings.pi_prior, 0.5), jnp.float32)
     return init_to_value(values=values)
 
 
-def _posterior(method: str, eps, pi, data: LikelihoodTable, info: dict) -> Posterior:
+def _posterior(method: str, model: Model, eps, pi, data, info: dict) -> Posterior:
     """Relabel draws (chain, draw, ...), average role posteriors, apply the majority rule."""
     chains, draws = pi.shape
+    P = model.n_params
     info = {**info, "relabelled": float(np.mean(pi > 0.5))}
-    eps, pi = relabel(eps, pi)
-    p_leader, p_std = role_posterior(eps.reshape(-1, 4), pi.reshape(-1), data)
-    post = make_posterior(method, eps.reshape(-1, 4), p_leader, p_std, info)
+    eps, pi = relabel(eps, pi, model.swap)
+    p_leader, p_std = role_posterior(model, eps.reshape(-1, P), pi.reshape(-1), data)
+    post = make_posterior(method, eps.reshape(-1, P), p_leader, p_std, info, model=model)
     if label_switched(p_leader):  # make_posterior flipped the labels
         pi = 1 - pi
     info = {**post.info, "leader_proportion": float(pi.mean())}
-    draws_out = {"eps": post.eps_samples.reshape(chains, draws, 4), "pi": pi}
+    draws_out = {"eps": post.eps_samples.reshape(chains, draws, P), "pi": pi}
     return dataclasses.replace(post, info=info, draws=draws_out)
 
 
-def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Posterior:
+def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array, model: Model) -> Posterior:
     """NUTS on (theta, pi) from the prior median; chains one after another, one compile.
 
     Chains run in turn, not vectorised: with vmap every chain waits for the longest
     trajectory of the batch, which measured 2-3x slower per leapfrog step and compiled
     slower, even for one chain.
     """
-    data = tabulate(obs)
+    data = model.collapsed.table(obs)
     kernel = NUTS(
-        _model(settings),
+        _model(settings, model),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_tree_depth,
         dense_mass=True,
-        init_strategy=_prior_median(settings),
+        init_strategy=_prior_median(settings, model),
     )
     # Traced init (numpyro's parallel chains do the same): one compile, not one per eager op.
     init = jax.jit(lambda key, data: kernel.init(key, settings.warmup, None, (data,), {}))
@@ -228,13 +234,14 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array) -> Poste
             "divergences": int(diverging[:, settings.warmup :].sum()),
             "leapfrog_steps_warmup": float(steps[:, : settings.warmup].mean()),
             "leapfrog_steps": float(steps[:, settings.warmup :].mean())}  # fmt: skip
-    post = _posterior("nuts-marginal", np.asarray(sites["eps"]), pi, data, info)
-    return dataclasses.replace(post, info={**post.info, **_diagnostics(post.draws)})
+    post = _posterior("nuts-marginal", model, np.asarray(sites["eps"]), pi, data, info)
+    diagnostics = _diagnostics(post.draws, model.param_names)
+    return dataclasses.replace(post, info={**post.info, **diagnostics})
 
 
-def _diagnostics(draws: dict) -> dict:
+def _diagnostics(draws: dict, names: tuple[str, ...]) -> dict:
     """Split r_hat and ESS per parameter, on the relabelled draws (pi only if learned)."""
-    named = {name: draws["eps"][..., i] for i, name in enumerate(EPS_NAMES)}
+    named = {name: draws["eps"][..., i] for i, name in enumerate(names)}
     if np.ptp(draws["pi"]) > 0:
         named["pi"] = draws["pi"]
     return {
@@ -243,52 +250,52 @@ def _diagnostics(draws: dict) -> dict:
     }
 
 
-def _svi(settings: SviSettings) -> SVI:
+def _svi(settings: SviSettings, model: Model) -> SVI:
     """A fresh SVI on the collapsed model: Gaussian guide from the prior median, decaying Adam."""
-    model = _model(settings)
+    collapsed = _model(settings, model)
     guide = GUIDES[settings.guide](
-        model, init_loc_fn=_prior_median(settings), init_scale=INIT_SCALE
+        collapsed, init_loc_fn=_prior_median(settings, model), init_scale=INIT_SCALE
     )
     # Adam's noise floor at a fixed rate biases the weakly identified pi; decay the rate.
     lr = exponential_decay(settings.lr, settings.steps, settings.lr_decay)
-    return SVI(model, guide, Adam(lr), Trace_ELBO())
+    return SVI(collapsed, guide, Adam(lr), Trace_ELBO())
 
 
-def _ready(settings: SviSettings, data: LikelihoodTable) -> SVI:
+def _ready(settings: SviSettings, model: Model, data) -> SVI:
     """An SVI whose guide is set up inside the current trace, bound to the traced data.
 
     A guide keeps a replay of the model bound to the data it was set up with, so every
     compiled function sets up its own (dead code once compiled) rather than closing over a
     table of hundreds of MB as a constant.
     """
-    svi = _svi(settings)
+    svi = _svi(settings, model)
     svi.init(jax.random.PRNGKey(0), data)
     return svi
 
 
-@partial(jax.jit, static_argnums=0)
-def _svi_init(settings: SviSettings, key, data: LikelihoodTable):
-    return _svi(settings).init(key, data)
-
-
 @partial(jax.jit, static_argnums=(0, 1))
-def _svi_chunk(settings: SviSettings, n: int, state, data: LikelihoodTable):
-    svi = _ready(settings, data)
+def _svi_init(settings: SviSettings, model: Model, key, data):
+    return _svi(settings, model).init(key, data)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _svi_chunk(settings: SviSettings, model: Model, n: int, state, data):
+    svi = _ready(settings, model, data)
     return jax.lax.scan(lambda s, _: svi.update(s, data), state, length=n)
 
 
-@partial(jax.jit, static_argnums=0)
-def _svi_sample(settings: SviSettings, key, state, data: LikelihoodTable):
-    svi = _ready(settings, data)
+@partial(jax.jit, static_argnums=(0, 1))
+def _svi_sample(settings: SviSettings, model: Model, key, state, data):
+    svi = _ready(settings, model, data)
     params = svi.get_params(state)
     return svi.guide.sample_posterior(key, params, sample_shape=(settings.num_samples,))
 
 
-def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posterior:
+def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array, model: Model) -> Posterior:
     """SVI with a Gaussian guide on (theta, logit pi), Adam, one compiled loop per chunk."""
-    data = tabulate(obs)
+    data = model.collapsed.table(obs)
     key_init, key_sample = jax.random.split(key)
-    state = _svi_init(settings, key_init, data)
+    state = _svi_init(settings, model, key_init, data)
     n = _chunk(settings.steps, limit=100)
 
     def stop_if_not_finite(start: int, length: int, loss) -> dict:
@@ -301,16 +308,16 @@ def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array) -> Posteri
             )
         return {"loss": float(loss.mean())}
 
-    run_chunk = lambda state, start, length: _svi_chunk(settings, n, state, data)
+    run_chunk = lambda state, start, length: _svi_chunk(settings, model, n, state, data)
     with task("SVI", total=settings.steps) as advance:
         state, losses = run_chunked(run_chunk, state, settings.steps, n, advance,
                                     stop_if_not_finite)  # fmt: skip
     losses = np.concatenate([np.asarray(loss) for loss in losses])
-    sites = _svi_sample(settings, key_sample, state, data)
+    sites = _svi_sample(settings, model, key_sample, state, data)
     eps = np.asarray(sites["eps"])[None]
     pi = np.broadcast_to(np.asarray(sites.get("pi", settings.pi_fixed)), (1, settings.num_samples))
     info = {"steps": settings.steps, "final_loss": float(losses[-min(100, losses.size) :].mean())}
-    return _posterior("svi-marginal", eps, pi, data, info)
+    return _posterior("svi-marginal", model, eps, pi, data, info)
 
 
 METHODS = {

@@ -1,11 +1,11 @@
-"""NUTS on the paper's relaxed model (paper section 4; DESIGN section 3).
+"""NUTS on a model's relaxed form, the paper's relaxed model (paper section 4; DESIGN section 3).
 
 The sampler is numpyro's NUTS kernel, driven here in jitted chunks of iterations instead
 of `MCMC.run`, so that a rich progress bar can follow warmup and sampling and the data
 are jit arguments (not constants baked into the program). By default the likelihood is
-read from the per-agent table of `vi_od.models.bcm_roles.relaxed.likelihood_table` (the
-same as SVI's), so a leapfrog step costs O(N) instead of O(T E); `method.likelihood=exact`
-sums over every interaction instead.
+read from the model's per-agent table (`model.relaxed.table`, the same as SVI's), so a
+leapfrog step costs O(N) instead of O(T E); `method.likelihood=exact` sums over every
+interaction instead.
 """
 
 from __future__ import annotations
@@ -26,13 +26,7 @@ from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, make_posterior
-from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
-from vi_od.models.bcm_roles.relaxed import (
-    Interactions,
-    interactions,
-    relaxed_pgabm,
-    relaxed_table,
-)
+from vi_od.models import Model
 from vi_od.progress import task
 
 LIKELIHOODS = ("table", "exact")
@@ -89,18 +83,13 @@ class Settings:
         return self
 
 
-def _exact_model(arrays, *, N: int, rho: float, temperature: float) -> None:
-    """relaxed_pgabm with the interaction arrays as (traced) arguments."""
-    relaxed_pgabm(Interactions(*arrays, N=N, rho=rho), temperature)
-
-
-def model_and_args(obs: Observations, settings: Settings) -> tuple[Callable, tuple]:
+def model_and_args(obs: Observations, settings: Settings, model: Model) -> tuple[Callable, tuple]:
     """The relaxed model and its data arguments, tabulated or exact as the settings say."""
-    data = interactions(obs)
     if settings.likelihood == "table":
-        return partial(relaxed_pgabm, temperature=settings.temperature), (relaxed_table(data),)
-    model = partial(_exact_model, N=data.N, rho=data.rho, temperature=settings.temperature)
-    return model, ((data.abs_diff, data.receiver, data.s_plus, data.s_minus),)
+        relaxed = partial(model.relaxed.model, temperature=settings.temperature)
+        return relaxed, (model.relaxed.table(obs),)
+    relaxed, arrays = model.relaxed.exact(obs)
+    return partial(relaxed, temperature=settings.temperature), (arrays,)
 
 
 def make_kernel(model: Callable, settings: Settings) -> NUTS:
@@ -177,7 +166,9 @@ def run_chains(model, model_args: tuple, settings: Settings, keys, advance) -> d
     return {k: np.swapaxes(v, 0, 1) for k, v in out.items()}  # (chain, draw, ...)
 
 
-def align_chains(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def align_chains(
+    eps: np.ndarray, roles: np.ndarray, swap: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """The paper's label rule per chain: a chain with more than half leaders swaps labels.
 
     Chains can settle in the two mirror modes (leaders <-> followers); pooling them
@@ -187,18 +178,18 @@ def align_chains(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.nda
     N = roles.shape[-1]
     for c in range(eps.shape[0]):
         if (roles[c].mean(axis=0) > 0.5).sum() > N / 2:
-            eps[c] = eps[c][:, SWAP_ROLES]
+            eps[c] = eps[c][:, list(swap)]
             roles[c] = 1.0 - roles[c]
     return eps, roles
 
 
-def diagnostics(eps: np.ndarray) -> dict:
-    """Split r_hat and effective sample size of each eps, from draws (chain, draw, 4)."""
+def diagnostics(eps: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Split r_hat and effective sample size of each parameter, from draws (chain, draw, P)."""
     r_hat = split_gelman_rubin(eps)
     ess = effective_sample_size(eps)
     return {
-        "r_hat": {n: float(x) for n, x in zip(EPS_NAMES, r_hat)},
-        "ess": {n: float(x) for n, x in zip(EPS_NAMES, ess)},
+        "r_hat": {n: float(x) for n, x in zip(names, r_hat)},
+        "ess": {n: float(x) for n, x in zip(names, ess)},
     }
 
 
@@ -207,21 +198,21 @@ def thin(n_draws: int, num: int) -> np.ndarray:
     return np.round(np.linspace(0, n_draws - 1, num)).astype(int)
 
 
-def fit(obs: Observations, settings: Settings, key) -> Posterior:
+def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
     """NUTS on the relaxed model; estimates from num_samples draws thinned from all chains."""
-    model, model_args = model_and_args(obs, settings)
+    relaxed, model_args = model_and_args(obs, settings, model)
     keys = jax.random.split(key, settings.chains)
     total = (settings.warmup + settings.samples) * settings.chains
     with task("NUTS", total=total, unit="iterations") as advance:
         if settings.chain_method == "vectorized" and settings.chains > 1:
-            out = run_chains(model, model_args, settings, keys, advance)
+            out = run_chains(relaxed, model_args, settings, keys, advance)
         else:
-            parts = [run_chains(model, model_args, settings, k, advance) for k in keys]
+            parts = [run_chains(relaxed, model_args, settings, k, advance) for k in keys]
             out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    eps, roles = align_chains(out["eps"], out["roles"])
+    eps, roles = align_chains(out["eps"], out["roles"], model.swap)
     pooled = np.arange(eps.shape[0] * eps.shape[1])
     idx = pooled[thin(pooled.size, settings.num_samples)]
-    eps_s = eps.reshape(-1, 4)[idx]
+    eps_s = eps.reshape(-1, model.n_params)[idx]
     roles_s = roles.reshape(-1, roles.shape[-1])[idx]
     info = {
         "warmup": settings.warmup,
@@ -230,15 +221,14 @@ def fit(obs: Observations, settings: Settings, key) -> Posterior:
         "num_samples": settings.num_samples,
         "likelihood": settings.likelihood,
         "divergences": int(out["diverging"].sum()),
-        **diagnostics(eps),
+        **diagnostics(eps, model.param_names),
         "step_size": float(out["step_size"][:, -1].mean()),
         "mean_leapfrog_steps": float(out["num_steps"].mean()),
         "mean_accept_prob": float(out["accept_prob"].mean()),
     }
     draws = {"eps": eps, "roles": roles}
-    return make_posterior(
-        "nuts", eps_s, roles_s.mean(axis=0), roles_s.std(axis=0), info=info, draws=draws
-    )
+    p_leader, p_std = roles_s.mean(axis=0), roles_s.std(axis=0)
+    return make_posterior("nuts", eps_s, p_leader, p_std, info=info, draws=draws, model=model)
 
 
 METHODS = {"nuts": Method("nuts", fit, Settings)}

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vi_od.data.observations import Observations
-from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES
+from vi_od.models import Model
 
 
 @dataclass(frozen=True, eq=False)
 class Posterior:
-    """Posterior samples of eps (S, 4) as [F+, L+, F-, L-] and P(leader) per agent."""
+    """Posterior samples of the model's parameters (S, P), named by `param_names` (for the
+    BCM with roles, eps as [F+, L+, F-, L-]), and P(leader) per agent."""
 
     method: str
+    param_names: tuple[str, ...]
     eps_samples: np.ndarray
     p_leader: np.ndarray
     p_leader_std: np.ndarray | None = None
@@ -52,29 +54,32 @@ def _leader_majority(roles: np.ndarray) -> np.ndarray:
     return roles.sum(axis=-1) > roles.shape[-1] / 2
 
 
-def align_draws(eps: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def align_draws(
+    eps: np.ndarray, roles: np.ndarray, swap: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """The same rule per draw (S, N): a draw with more than half leaders swaps its labels.
 
     For methods whose draws come from both mirror labellings (ABC under a prior symmetric
     in leaders and followers): averaged unaligned, every P(leader) would be about 1/2.
     """
     flip = _leader_majority(roles)
-    eps = np.where(flip[:, None], eps[:, SWAP_ROLES], eps)
+    eps = np.where(flip[:, None], eps[:, list(swap)], eps)
     roles = np.where(flip[:, None], 1 - roles, roles).astype(roles.dtype)
     return eps, roles
 
 
 def make_posterior(
-    method: str, eps_samples, p_leader, p_leader_std=None, info=None, draws=None
+    method: str, eps_samples, p_leader, p_leader_std=None, info=None, draws=None, *, model: Model
 ) -> Posterior:
     """Build a Posterior and apply the paper's rule: more than half leaders => swap labels."""
-    eps_samples = np.asarray(eps_samples, np.float64).reshape(-1, 4)
+    eps_samples = np.asarray(eps_samples, np.float64).reshape(-1, model.n_params)
     p_leader = np.asarray(p_leader, np.float64)
     if label_switched(p_leader):
-        eps_samples = eps_samples[:, SWAP_ROLES]
+        eps_samples = eps_samples[:, list(model.swap)]
         p_leader = 1.0 - p_leader
     std = None if p_leader_std is None else np.asarray(p_leader_std, np.float64)
-    return Posterior(method, eps_samples, p_leader, std, dict(info or {}), draws)
+    info = dict(info or {})
+    return Posterior(method, model.param_names, eps_samples, p_leader, std, info, draws)
 
 
 def rmse_eps(eps_estimate, eps_true) -> float:
@@ -129,7 +134,7 @@ def record_draws(eps_samples: np.ndarray, most: int = RECORD_DRAWS) -> dict:
 
 def summarize(posterior: Posterior, obs: Observations) -> dict:
     """The JSON-ready record of a fit (fit output and sweep rows build on it)."""
-    named = lambda a: {n: float(x) for n, x in zip(EPS_NAMES, a)}
+    named = lambda a: {n: float(x) for n, x in zip(posterior.param_names, a)}
     out = {
         "method": posterior.method,
         "eps_mean": named(posterior.eps_mean),

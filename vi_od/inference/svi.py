@@ -1,4 +1,5 @@
-"""SVI on the relaxed PGABM: mean-field normal and block neural autoregressive flow guides.
+"""SVI on a model's relaxed form (the paper's relaxed PGABM): mean-field normal and block
+neural autoregressive flow guides.
 
 Paper section 4: AutoNormal with Adam 0.01 for 20000 steps, AutoBNAFNormal (2 flows,
 hidden factors [8, 8]) with Adam 0.01 for 10000 steps; estimates from 200 guide samples.
@@ -6,9 +7,9 @@ hidden factors [8, 8]) with Adam 0.01 for 10000 steps; estimates from 200 guide 
 The loop runs compiled, in chunks of a jitted `lax.scan` over `SVI.update`, with a progress
 bar between chunks. numpyro sets a guide up by running the model; done eagerly that is
 hundreds of tiny compilations, so every compiled function below builds its own SVI inside
-the trace and the set-up costs one program per (guide, trace shape). The likelihood is read
-from `relaxed_table` (the per-agent `likelihood_table`, laid out per agent), whose shape
-depends on N only: traces of equal N share programs.
+the trace and the set-up costs one program per (guide, model, trace shape). The likelihood
+is read from the model's table (`model.relaxed.table`; for the BCM with roles the per-agent
+`relaxed_table`), whose shape depends on N only: traces of equal N share programs.
 Independent restarts run in the same program (side by side for the normal guide, one
 after the other for flows) and the best final ELBO is kept.
 """
@@ -34,9 +35,7 @@ from vi_od.inference import require_setting as _require
 from vi_od.inference.flows import FastAutoBNAFNormal
 from vi_od.inference.loop import run_chunked
 from vi_od.inference.posterior import Posterior, label_switched, make_posterior
-from vi_od.models.bcm_roles import eps_from_theta
-from vi_od.models.bcm_roles.relaxed import RelaxedTable, interactions, relaxed_table
-from vi_od.models.bcm_roles.relaxed import relaxed_pgabm as model
+from vi_od.models import Model
 from vi_od.progress import task
 
 CHUNK = 500  # steps per compiled chunk: the progress bar moves between chunks
@@ -122,11 +121,12 @@ def _guide(settings: NormalSettings) -> Guide:
     return Guide("normal")
 
 
-def _svi(guide: Guide, lr=0.01) -> SVI:
-    """A fresh SVI for the relaxed PGABM (model arguments: data, temperature).
+def _svi(guide: Guide, model: Model, lr=0.01) -> SVI:
+    """A fresh SVI for the model's relaxed form (model arguments: data, temperature).
 
     lr may be traced: a new learning rate does not compile anew.
     """
+    model = model.relaxed.model
     if guide.kind == "bnaf":
         auto = FastAutoBNAFNormal(
             model, num_flows=guide.num_flows, hidden_factors=list(guide.hidden_factors)
@@ -136,29 +136,29 @@ def _svi(guide: Guide, lr=0.01) -> SVI:
     return SVI(model, auto, Adam(lr), Trace_ELBO())
 
 
-def _ready(guide: Guide, data: RelaxedTable, temperature, lr=0.01) -> SVI:
+def _ready(guide: Guide, model: Model, data, temperature, lr=0.01) -> SVI:
     """An SVI whose guide and parameter constraints are set up; its init is dead code."""
-    svi = _svi(guide, lr)
+    svi = _svi(guide, model, lr)
     svi.init(jax.random.PRNGKey(0), data, temperature)
     return svi
 
 
-@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
-def _init(guide: Guide, keys, data: RelaxedTable, temperature):
+@partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
+def _init(guide: Guide, model: Model, keys, data, temperature):
     """One SVI state per key, stacked on a leading restart axis."""
-    svi = _svi(guide)
+    svi = _svi(guide, model)
     return jax.vmap(lambda key: svi.init(key, data, temperature))(keys)
 
 
-@partial(jax.jit, static_argnums=(0, 1), donate_argnums=2)
-def _chunk(guide: Guide, length: int, states, data: RelaxedTable, temperatures, lr, n_active):
+@partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=3)
+def _chunk(guide: Guide, model: Model, length: int, states, data, temperatures, lr, n_active):
     """`length` SVI steps of every restart at the given temperatures (length,); steps from
     `n_active` on leave the state as is.
 
     Masking the tail keeps one chunk length, so the last, shorter chunk does not re-trace.
     The states are donated: a flow's parameters and Adam moments are not copied per chunk.
     """
-    svi = _ready(guide, data, temperatures[0], lr)
+    svi = _ready(guide, model, data, temperatures[0], lr)
 
     def step(state, inputs):
         i, temperature = inputs
@@ -171,18 +171,18 @@ def _chunk(guide: Guide, length: int, states, data: RelaxedTable, temperatures, 
     return jax.lax.map(scan, states)  # flows: batched weights would slow every matrix op
 
 
-@partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
-def _draw(guide: Guide, num_samples: int, key, state, data: RelaxedTable, temperature):
-    """Guide samples of eps (S, 4) and of the relaxed roles (S, N) at one state.
+@partial(jax.jit, static_argnums=(0, 1, 2), compiler_options=RUN_ONCE)
+def _draw(guide: Guide, model: Model, num_samples: int, key, state, data, temperature):
+    """Guide samples of the parameters (S, P) and of the relaxed roles (S, N) at one state.
 
     One sample at a time (lax.map): a batch of flow samples would hold S copies of every
     layer's per-block intermediates.
     """
-    svi = _ready(guide, data, temperature)
+    svi = _ready(guide, model, data, temperature)
     params = svi.get_params(state)
     draw = lambda k: svi.guide.sample_posterior(k, params, data, temperature)
     latent = jax.lax.map(draw, jax.random.split(key, num_samples))
-    return eps_from_theta(latent["theta"][:, :4]), latent["roles"]
+    return model.from_theta(latent["theta"][:, : model.n_params]), latent["roles"]
 
 
 class Run(NamedTuple):
@@ -194,7 +194,8 @@ class Run(NamedTuple):
 
 def optimise(
     guide: Guide,
-    data: RelaxedTable,
+    model: Model,
+    data,
     temperatures: np.ndarray,
     lr: float,
     keys,
@@ -207,14 +208,14 @@ def optimise(
     Raises ViOdError when every restart's loss has become NaN or infinite.
     """
     steps, lr = len(temperatures), jnp.float32(lr)
-    states = _init(guide, keys, data, jnp.float32(temperatures[-1]))
+    states = _init(guide, model, keys, data, jnp.float32(temperatures[-1]))
     length = min(chunk, steps)
     padded = np.concatenate([temperatures, np.full(length, temperatures[-1], np.float32)])
     losses = []
 
     def run(states, start, n):
         temperatures = jnp.asarray(padded[start : start + length])
-        return _chunk(guide, length, states, data, temperatures, lr, n)
+        return _chunk(guide, model, length, states, data, temperatures, lr, n)
 
     def after(start, n, chunk_losses):
         losses.append(np.asarray(chunk_losses)[:, :n])
@@ -241,13 +242,22 @@ def final_losses(losses: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(losses).all(axis=1), final, np.inf)
 
 
-def fit(obs: Observations, settings: NormalSettings, key, *, name: str, chunk: int = CHUNK):
+def fit(
+    obs: Observations,
+    settings: NormalSettings,
+    key,
+    model: Model,
+    *,
+    name: str,
+    chunk: int = CHUNK,
+):
     """Fit by SVI; estimates from `num_samples` draws of the best restart's guide."""
-    data = relaxed_table(interactions(obs))
+    data = model.relaxed.table(obs)
     guide = _guide(settings)
     k_init, k_draw = jax.random.split(key)
     run = optimise(
         guide,
+        model,
         data,
         settings.temperatures(),
         settings.lr,
@@ -258,13 +268,12 @@ def fit(obs: Observations, settings: NormalSettings, key, *, name: str, chunk: i
     final = final_losses(run.losses)
     best = int(np.argmin(final))
     state = jax.tree.map(lambda x: x[best], run.states)
-    eps, roles = _draw(
-        guide, settings.num_samples, k_draw, state, data, jnp.float32(settings.temperature)
-    )
-    return _posterior(name, np.asarray(eps), np.asarray(roles), final, best, settings.steps)
+    temperature = jnp.float32(settings.temperature)
+    eps, roles = _draw(guide, model, settings.num_samples, k_draw, state, data, temperature)
+    return _posterior(name, model, np.asarray(eps), np.asarray(roles), final, best, settings.steps)
 
 
-def _posterior(name, eps, roles, final, best, steps) -> Posterior:
+def _posterior(name, model: Model, eps, roles, final, best, steps) -> Posterior:
     """Estimates as in the paper; raw draws (1 chain) follow the same label switch."""
     p_leader = roles.mean(axis=0)
     if label_switched(p_leader):
@@ -276,7 +285,7 @@ def _posterior(name, eps, roles, final, best, steps) -> Posterior:
         "best_restart": best,
         "restart_final_losses": [float(x) if np.isfinite(x) else None for x in final],
     }
-    post = make_posterior(name, eps, p_leader, roles.std(axis=0), info)
+    post = make_posterior(name, eps, p_leader, roles.std(axis=0), info, model=model)
     draws = {"eps": post.eps_samples[None], "roles": roles[None]}
     return dataclasses.replace(post, draws=draws)
 
