@@ -1,5 +1,6 @@
 """Honest limits: each method's estimate, and the refusal before any work (issue 12)."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import jax
@@ -47,9 +48,26 @@ def test_flow_parameter_count_is_the_flows_own(N):
 
 def test_scalable_methods_run_at_1e5_agents_and_1e7_interactions(four_gib):
     obs = data(100_000, 10_000_000)
-    assert table_bytes(obs) < 2.5 * GiB
+    assert table_bytes(obs, BCM_ROLES) < 2.5 * GiB
     for name in ("nuts-marginal", "svi-marginal", "svi-normal"):
         check(name, obs)  # no refusal
+
+
+def test_the_memory_estimate_is_the_handed_models(four_gib):
+    """A model whose tables would take a petabyte is refused by every method reading them."""
+    huge = lambda obs: 1e15
+    model = dataclasses.replace(
+        BCM_ROLES,
+        relaxed=dataclasses.replace(BCM_ROLES.relaxed, table_bytes=huge),
+        collapsed=dataclasses.replace(BCM_ROLES.collapsed, table_bytes=huge),
+    )
+    obs = data(200, 10_000)  # svi-nf's flow grows as N^2: the paper grid's largest N for it
+    for name in ("nuts-marginal", "svi-marginal", "svi-normal", "svi-nf", "nuts"):
+        method = get(name)
+        settings = method.Settings().validate()
+        check_limits(method, obs, settings)  # the paper's model fits
+        with pytest.raises(ViOdError, match="GiB"):
+            check_limits(method, obs, settings, model)
 
 
 def test_svi_nf_at_1e5_agents_is_refused_with_its_size(four_gib):

@@ -3,7 +3,7 @@
 Every method is `run(obs, settings, key, model) -> Posterior`, obs the flat table of
 interactions (vi_od.data.observations) and model the `vi_od.models.Model` whose pieces it
 uses (no method imports a model), with a frozen, validated Settings dataclass whose fields are the
-keys of conf/method/<name>.yaml (minus `name`), and optionally `limits(obs, settings)`, the
+keys of conf/method/<name>.yaml (minus `name`), and optionally `limits(obs, settings, model)`, the
 check `vi-od fit` runs first. Adding a method = a module exposing `METHODS` + its conf
 file + one entry in `_FAMILIES` (+ its entry in limits.LIMITS).
 """
@@ -25,7 +25,7 @@ class Method(NamedTuple):
     name: str
     run: Callable[..., Any]  # (observations, settings, key, model) -> Posterior
     Settings: type
-    # (observations, settings) -> None; raises ViOdError when a run would not fit
+    # (observations, settings, model) -> None; raises ViOdError when a run would not fit
     limits: Callable[..., None] | None = None
 
     def fit(self, obs, settings, key, model: Model | None = None):
@@ -54,14 +54,14 @@ def registry() -> dict[str, Method]:
     }
 
 
-def check_limits(method: Method, obs, settings) -> None:
+def check_limits(method: Method, obs, settings, model: Model | None = None) -> None:
     """Refuse, before any work, a run the method estimates would not fit (one-line ViOdError).
 
     A method that cannot run at the data's size says so with its estimate instead of
     running out of memory or for hours (issue 12).
     """
     if method.limits is not None:
-        method.limits(obs, settings)
+        method.limits(obs, settings, model or default_model())
 
 
 def get(name: str) -> Method:

@@ -1,6 +1,6 @@
 """What each method would need for given data, checked before it starts (issue 12).
 
-One function per method, `limits(obs, settings)`, raising a one-line ViOdError with the
+One function per method, `limits(obs, settings, model)`, raising a one-line ViOdError with the
 estimate when the run would not fit in memory or (on a CPU) would take longer than
 `vi_od.limits.MAX_CPU_HOURS`. The registry attaches them; `vi-od fit` calls them first.
 
@@ -21,68 +21,64 @@ from __future__ import annotations
 
 from vi_od.data.observations import Observations
 from vi_od.limits import require_memory, require_time
-from vi_od.models.bcm_roles.relaxed import grid_size
+from vi_od.models import Model
 
 RUNTIME_BYTES = 400 * 2**20  # JAX, XLA and the compiled programs
 
 
-def table_bytes(obs: Observations) -> float:
-    """Peak memory of reading the data and tabulating it (`relaxed.likelihood_table`).
-
-    The observations (26 bytes per interaction), the tabulation's grouped copy and sort
-    (48), the per-agent sigmoid sums and tables (56 per agent and grid point).
-    """
-    return RUNTIME_BYTES + 74 * obs.M + 56 * obs.N * grid_size(obs.rho)
+def table_bytes(obs: Observations, model: Model) -> float:
+    """Peak memory of the collapsed methods: the runtime and the model's per-agent table."""
+    return RUNTIME_BYTES + model.collapsed.table_bytes(obs)
 
 
-def relaxed_table_bytes(obs: Observations) -> float:
-    """`table_bytes` plus the relaxed methods' cell cubics (`relaxed.relaxed_table`): two
-    tables of 4 float32 coefficients per agent and grid cell, 32 bytes per grid point."""
-    return table_bytes(obs) + 32 * obs.N * grid_size(obs.rho)
+def relaxed_table_bytes(obs: Observations, model: Model) -> float:
+    """Peak memory of the relaxed methods' data: the runtime and the model's relaxed table."""
+    return RUNTIME_BYTES + model.relaxed.table_bytes(obs)
 
 
-def marginal_limits(obs: Observations, settings) -> None:
-    """nuts-marginal, svi-marginal: the table; then O(N) per step, 5 parameters."""
-    require_memory(_what("the table", obs), table_bytes(obs))
+def marginal_limits(obs: Observations, settings, model: Model) -> None:
+    """nuts-marginal, svi-marginal: the table; then O(N) per step, P + 1 parameters."""
+    require_memory(_what("the table", obs), table_bytes(obs, model))
 
 
-def svi_normal_limits(obs: Observations, settings) -> None:
-    """svi-normal: the table, 2N + 4 guide parameters, guide draws of every role."""
+def svi_normal_limits(obs: Observations, settings, model: Model) -> None:
+    """svi-normal: the table, the guide's parameters, guide draws of every role."""
     draws = 8 * settings.num_samples * obs.N
-    require_memory(_what("svi-normal", obs), relaxed_table_bytes(obs) + draws)
+    require_memory(_what("svi-normal", obs), relaxed_table_bytes(obs, model) + draws)
     step = 3e-4 + 90e-9 * obs.N
     require_time(_what(f"svi-normal ({settings.steps} steps)", obs),
                  settings.steps * settings.restarts * step)  # fmt: skip
 
 
-def flow_parameters(N: int, num_flows: int, hidden_factors) -> int:
-    """Parameters of svi-nf's flow on the relaxed model's 2N + 4 latent dimensions.
+def flow_parameters(N: int, num_flows: int, hidden_factors, n_params: int = 4) -> int:
+    """Parameters of svi-nf's flow on the relaxed model's 2N + P latent dimensions (P = 4
+    model parameters for the BCM with roles).
 
     Per flow and block layer (in factor a, out factor b) on d dimensions: the packed upper
     block triangle, d/2 (d + 1) a b, plus weight scales and biases, 2 d b; one gate per
     gated flow. It grows as N^2: 80 (2N + 4)^2 with the paper's two flows of [8, 8].
     """
-    d = 2 * N + 4
+    d = 2 * N + n_params
     factors = [1, *hidden_factors, 1]
     layers = sum(d // 2 * (d + 1) * a * b + 2 * d * b for a, b in zip(factors, factors[1:]))
     return num_flows * layers + num_flows - 1
 
 
-def svi_nf_limits(obs: Observations, settings) -> None:
+def svi_nf_limits(obs: Observations, settings, model: Model) -> None:
     """svi-nf: parameters, their gradients and Adam's two moments (and slack), 24 bytes each."""
-    n = flow_parameters(obs.N, settings.num_flows, settings.hidden_factors)
+    n = flow_parameters(obs.N, settings.num_flows, settings.hidden_factors, model.n_params)
     what = _what(f"svi-nf with {n:.3g} flow parameters", obs)
-    need = relaxed_table_bytes(obs) + 24 * n
+    need = relaxed_table_bytes(obs, model) + 24 * n
     require_memory(what, need, "svi-normal or svi-marginal scale to it")
     require_time(what, settings.steps * settings.restarts * 3e-9 * n,
                  "svi-normal or svi-marginal scale to it")  # fmt: skip
 
 
-def nuts_limits(obs: Observations, settings) -> None:
+def nuts_limits(obs: Observations, settings, model: Model) -> None:
     """nuts (relaxed): the table or the interactions, every iteration's roles, the tree cap."""
     iterations = (settings.warmup + settings.samples) * settings.chains
     gradient = 40e-6 + 25e-9 * obs.N
-    data = relaxed_table_bytes(obs)
+    data = relaxed_table_bytes(obs, model)
     if settings.likelihood == "exact":
         gradient += 5e-9 * obs.M
         data = RUNTIME_BYTES + 48 * obs.M
@@ -93,7 +89,7 @@ def nuts_limits(obs: Observations, settings) -> None:
                  worst, "nuts-marginal scales to it")  # fmt: skip
 
 
-def abc_limits(obs: Observations, settings) -> None:
+def abc_limits(obs: Observations, settings, model: Model) -> None:
     """abc: re-simulates the whole dense trace per simulation (O(T N) each)."""
     trace = obs.trace
     if trace is None:

@@ -19,8 +19,9 @@ class Relaxed:
     parameters, then the role logits) and "roles" (N,), and records the parameters as "eps"."""
 
     table: Callable  # (obs) -> the data the model reads, tabulated per agent (O(N) per step)
-    exact: Callable  # (obs, temperature) -> (model over arrays, arrays): every interaction
+    exact: Callable  # (obs) -> (model over (arrays, temperature), arrays): every interaction
     model: Callable  # numpyro model (data, temperature)
+    table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Collapsed:
     table: Callable  # (obs) -> the data the model reads (per-agent, O(N) per step)
     model: Callable  # numpyro model (data, pi_prior, pi_fixed)
     leader_probability: Callable  # (params, pi, data) -> (N,) P(leader | params, pi, data)
+    table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,24 @@ from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES, eps_from_theta, forwar
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
 from vi_od.models.bcm_roles.relaxed import (
     Interactions,
+    grid_size,
     interactions,
     relaxed_pgabm,
     relaxed_table,
 )
+
+
+def _table_bytes(obs: Observations) -> float:
+    """Peak memory of tabulating the interactions (`relaxed.likelihood_table`): the
+    observations (26 bytes per interaction), the tabulation's grouped copy and sort (48),
+    the per-agent sigmoid sums and tables (56 per agent and grid point)."""
+    return 74 * obs.M + 56 * obs.N * grid_size(obs.rho)
+
+
+def _relaxed_table_bytes(obs: Observations) -> float:
+    """`_table_bytes` plus the cell cubics of `relaxed.relaxed_table`: two tables of 4
+    float32 coefficients per agent and grid cell, 32 bytes per grid point."""
+    return _table_bytes(obs) + 32 * obs.N * grid_size(obs.rho)
 
 
 def _relaxed_table(obs: Observations):
@@ -36,9 +50,17 @@ BCM_ROLES = Model(
     param_names=EPS_NAMES,
     swap=tuple(SWAP_ROLES),
     from_theta=eps_from_theta,
-    relaxed=Relaxed(table=_relaxed_table, exact=_relaxed_exact, model=relaxed_pgabm),
+    relaxed=Relaxed(
+        table=_relaxed_table,
+        exact=_relaxed_exact,
+        model=relaxed_pgabm,
+        table_bytes=_relaxed_table_bytes,
+    ),
     collapsed=Collapsed(
-        table=tabulate, model=collapsed_pgabm, leader_probability=leader_probability
+        table=tabulate,
+        model=collapsed_pgabm,
+        leader_probability=leader_probability,
+        table_bytes=_table_bytes,
     ),
     simulator=Simulator(
         observe=forward.observe, counts=forward.counts, rule_counts=forward.rule_counts
