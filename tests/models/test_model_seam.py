@@ -19,6 +19,7 @@ import pytest
 
 from vi_od.data.trace import to_observations
 from vi_od.inference import get, registry
+from vi_od.inference.fitting import fit_observations
 from vi_od.inference.posterior import metrics
 from vi_od.models import Collapsed, Model, Relaxed, Simulator
 from vi_od.models.bcm_roles import EPS_NAMES, forward
@@ -148,6 +149,18 @@ def test_the_exact_methods_recover_the_second_models_parameters(known_backfire_t
     truth = dataclasses.replace(obs, eps=None)  # the truth's 4 eps are the other model's
     role_error = lambda p: metrics(p, truth)["role_error_rate"]
     assert role_error(post) <= role_error(full) + 1 / obs.N
+
+
+def test_the_fit_record_names_the_second_models_parameters(known_backfire_trace):
+    """fit_observations with another model: its names key the record; the trace's true eps
+    (four, the data generator's) are not scored against its two, the roles are."""
+    settings = get("nuts-marginal").Settings(warmup=100, samples=100).validate()
+    obs = to_observations(known_backfire_trace)
+    with quiet():
+        record = fit_observations(obs, "nuts-marginal", settings, 2, KNOWN_BACKFIRE).record
+    assert list(record["eps_mean"]) == ["eps_plus_F", "eps_plus_L"]
+    assert np.shape(record["draws"]["eps"])[1] == 2
+    assert "rmse_eps" not in record["metrics"] and 0 <= record["metrics"]["role_error_rate"] < 1
 
 
 def test_no_method_imports_a_model():

@@ -111,7 +111,9 @@ def metrics(posterior: Posterior, truth: Observations) -> dict:
     wrong = posterior.roles != roles_true
     n_leaders = roles_true.sum()
     found = (posterior.roles == 1) & (roles_true == 1)
-    eps = {} if truth.eps is None else {"rmse_eps": rmse_eps(posterior.eps_mean, truth.eps)}
+    # true parameters of another model (another count) are not comparable: roles only
+    comparable = truth.eps is not None and len(truth.eps) == len(posterior.param_names)
+    eps = {"rmse_eps": rmse_eps(posterior.eps_mean, truth.eps)} if comparable else {}
     return eps | {
         "role_error_rate": float(wrong.mean()),
         "perfect_roles": bool(not wrong.any()),
