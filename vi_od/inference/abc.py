@@ -67,11 +67,15 @@ def prior_draw(key, N: int, model: Model):
     return eps, roles, k_out
 
 
-def distance(eps, roles, out_key, obs, model: Model) -> jax.Array:
-    """L2 distance between the summaries of one simulation and of the observed trace."""
-    s_plus, s_minus = model.simulator.counts(out_key, eps, roles, obs)
+def summary_distance(s_plus, s_minus, obs) -> jax.Array:
+    """L2 distance between a simulation's per-step counts and the observed ones."""
     diff = jnp.stack([s_plus, s_minus], axis=1) - obs.summary  # integers: exact 0 if equal
     return jnp.sqrt(jnp.sum(diff * diff).astype(jnp.float32))
+
+
+def distance(eps, roles, out_key, obs, model: Model) -> jax.Array:
+    """L2 distance between the summaries of one simulation and of the observed trace."""
+    return summary_distance(*model.simulator.counts(out_key, eps, roles, obs), obs)
 
 
 @partial(jax.jit, static_argnums=4)

@@ -51,6 +51,7 @@ from scipy.special import log_expit, logsumexp
 from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
+from vi_od.inference.abc import summary_distance
 from vi_od.inference.posterior import Posterior, align_draws, make_posterior
 from vi_od.models import Model
 from vi_od.progress import task
@@ -322,19 +323,14 @@ def systematic_resample(key, weights: np.ndarray, n: int) -> np.ndarray:
 # --- a model's problem: prior, roles and distance ---------------------------------------
 
 
-def _summary_distance(s_plus, s_minus, obs):
-    diff = jnp.stack([s_plus, s_minus], axis=1) - obs.summary
-    return jnp.sqrt(jnp.sum(diff * diff).astype(jnp.float32))
-
-
 def _distance_stochastic(model: Model, key, theta, roles, obs):
     params = model.from_theta(theta[: model.n_params])
-    return _summary_distance(*model.simulator.counts(key, params, roles, obs), obs)
+    return summary_distance(*model.simulator.counts(key, params, roles, obs), obs)
 
 
 def _distance_deterministic(model: Model, key, theta, roles, obs):
     params = model.from_theta(theta[: model.n_params])
-    return _summary_distance(*model.simulator.rule_counts(params, roles, obs), obs)
+    return summary_distance(*model.simulator.rule_counts(params, roles, obs), obs)
 
 
 def _sample_prior_bernoulli(P: int, key, obs):
