@@ -2,10 +2,11 @@
 
 Every method is `run(obs, settings, key, model) -> Posterior`, obs the flat table of
 interactions (vi_od.data.observations) and model the `vi_od.models.Model` whose pieces it
-uses (no method imports a model), with a frozen, validated Settings dataclass whose fields are the
-keys of conf/method/<name>.yaml (minus `name`), and optionally `limits(obs, settings, model)`, the
-check `vi-od fit` runs first. Adding a method = a module exposing `METHODS` + its conf
-file + one entry in `_FAMILIES` (+ its entry in limits.LIMITS).
+uses (no method imports a model), with a frozen, validated Settings dataclass whose fields
+are the keys of conf/method/<name>.yaml (minus `name`), and optionally
+`limits(obs, settings, model)`, the check `vi-od fit` runs first. Adding a method = a
+module exposing `METHODS` + its conf file + one entry in `_FAMILIES` (+ its entry in
+limits.LIMITS).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from vi_od.data.observations import Observations
 from vi_od.inference import Method
 from vi_od.inference import require_setting as _require
 from vi_od.inference.loop import run_chunked
-from vi_od.inference.posterior import Posterior, make_posterior
+from vi_od.inference.posterior import Posterior, label_switched, make_posterior
 from vi_od.models import Model
 from vi_od.progress import task
 
@@ -175,9 +175,8 @@ def align_chains(
     unaligned would average the modes away.
     """
     eps, roles = eps.copy(), roles.copy()
-    N = roles.shape[-1]
     for c in range(eps.shape[0]):
-        if (roles[c].mean(axis=0) > 0.5).sum() > N / 2:
+        if label_switched(roles[c].mean(axis=0)):
             eps[c] = eps[c][:, list(swap)]
             roles[c] = 1.0 - roles[c]
     return eps, roles
