@@ -332,15 +332,32 @@ def figures(
 def report(
     results: Path = RESULTS,
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of a table."),
+    cost: bool = typer.Option(
+        False, "--cost", help="Print what the runs cost per method (runs, reps, cells, fit time)."
+    ),
 ) -> None:
     """Per-method summary of a results folder (or packed file) beside the paper's, same cells.
 
     Example: vi-od report docs/results/paper_grid.parquet --markdown
     """
-    from vi_od.reporting.report import report_table, to_markdown, to_rich
+    from vi_od.reporting.report import (
+        cost_markdown,
+        cost_rich,
+        cost_table,
+        report_table,
+        to_markdown,
+        to_rich,
+    )
 
     with user_errors():
         runs = load_results(results)
+        if cost:
+            body = cost_table(runs)
+            if markdown:
+                print(cost_markdown(body), end="")
+            else:
+                console.print(cost_rich(body, f"{results}: what {len(runs)} runs cost"))
+            return
         table = report_table(runs)
         if markdown:
             print(to_markdown(table), end="")

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from vi_od.cli import app
 from vi_od.experiments.results import write_row
-from vi_od.reporting.report import report_table, to_markdown, to_rich
+from vi_od.reporting.report import cost_markdown, cost_table, report_table, to_markdown, to_rich
 from vi_od.reporting.summary import paper_runs
 
 
@@ -114,3 +114,24 @@ def test_coverage_is_the_share_of_truths_inside_the_intervals(with_intervals):
 def test_runs_without_intervals_have_no_coverage_column(tiny):
     assert report_table(tiny)["coverage_90"].isna().all()
     assert "coverage" not in to_markdown(report_table(tiny)).splitlines()[0]
+
+
+def test_cost_table_counts_reps_cells_and_fit_time_by_hand(tmp_path):
+    """Two cells; svi-normal has both reps of both, my-method one rep of one cell plus a timeout."""
+    runs = pd.DataFrame({
+        "method": ["svi-normal"] * 4 + ["my-method"] * 2,
+        "status": ["ok", "ok", "ok", "ok", "ok", "timeout"],
+        "rep": [0, 1, 0, 1, 0, 1],
+        "N": [50, 50, 100, 100, 50, 50], "T": [128] * 6, "n_leaders": [1] * 6,
+        "wall_time_s": [10.0, 30.0, 20.0, 40.0, 7.0, 3600.0],
+    })  # fmt: skip
+    body = {cells[0]: cells[1:] for cells in cost_table(runs)}
+    # runs, ok, reps, cells, cells with every rep, sum (h), median (s)
+    assert body["svi-normal"] == ["4", "4", "0-1", "2", "2", "0.03", "25.0"]
+    assert body["my-method"] == ["2", "1", "0-1", "1", "0", "1.00", "1803.5"]  # a timeout costs
+    for i, row in enumerate(runs.to_dict("records")):
+        write_row(tmp_path / "runs", row | {"job_id": f"job{i}"})
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--cost", "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert result.output == cost_markdown(cost_table(runs))
+    assert result.output.splitlines()[2].startswith("| svi-normal | 4 | 4 | 0-1 | 2 | 2 |")

@@ -1,7 +1,8 @@
 """The summary table of a results folder, per method, beside the paper's numbers on the same cells.
 
 `report_table` is the numbers (a DataFrame, one row per method); `to_markdown` and `to_rich`
-render it with every metric as "ours / paper".
+render it with every metric as "ours / paper". `cost_table` is what a grid cost per method on
+the machine that ran it (`vi-od report --cost`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from vi_od.checks.sbc import covered
 from vi_od.models.bcm_roles import EPS_NAMES
-from vi_od.reporting.summary import method_order, side_by_side
+from vi_od.reporting.summary import CELL, method_order, side_by_side
 
 COUNTS = ("ok", "timeout", "error")
 # (column, header, format) of each metric.
@@ -106,4 +107,50 @@ def to_rich(table: pd.DataFrame, title: str = "") -> Table:
     for ours, paper in body:
         out.add_row(*ours)
         out.add_row(*paper, style="dim", end_section=True)
+    return out
+
+
+COST_HEADER = (
+    "method", "runs", "ok", "reps", "cells", "cells with every rep",
+    "sum of fit times (h)", "median fit time (s)",
+)  # fmt: skip
+
+
+def cost_table(runs: pd.DataFrame) -> list[list[str]]:
+    """Per method, what its runs cost: how many, over which reps and (N, T, n_leaders) cells,
+    and their fit times (`wall_time_s`, every status: a timeout costs its limit).
+
+    "cells with every rep" counts the cells that have as many ok runs as the grid's reps (the
+    most reps any method has in any cell), so a partly run method shows how far it got.
+    """
+    ok = runs[runs["status"] == "ok"]
+    per_cell = ok.groupby(["method", *CELL]).size()
+    full = per_cell.max() if len(per_cell) else 0
+    body = []
+    for method in method_order(runs):
+        mine, cells = runs[runs["method"] == method], per_cell.get(method, pd.Series(dtype=int))
+        reps = mine["rep"].dropna().astype(int) if "rep" in mine else pd.Series(dtype=int)
+        body.append([
+            method, str(len(mine)), str(int((mine["status"] == "ok").sum())),
+            f"{reps.min()}-{reps.max()}" if len(reps) else "—",
+            str(len(cells)), str(int((cells >= full).sum())),
+            f"{mine['wall_time_s'].sum() / 3600:.2f}", f"{mine['wall_time_s'].median():.1f}",
+        ])  # fmt: skip
+    return body
+
+
+def cost_markdown(body: list[list[str]]) -> str:
+    """The cost table as GitHub Markdown."""
+    lines = [list(COST_HEADER), ["---"] + ["---:"] * (len(COST_HEADER) - 1), *body]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + "\n"
+
+
+def cost_rich(body: list[list[str]], title: str = "") -> Table:
+    """The cost table for the terminal."""
+    out = Table(title=title or None)
+    out.add_column(COST_HEADER[0], no_wrap=True)
+    for name in COST_HEADER[1:]:
+        out.add_column(name, justify="right")
+    for cells in body:
+        out.add_row(*cells)
     return out
