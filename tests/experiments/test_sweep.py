@@ -1,4 +1,3 @@
-
 """Sweeps: grid expansion, job ids and seeds, real jobs with timeouts, errors, resume, dask."""
 
 import dataclasses

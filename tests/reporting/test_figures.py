@@ -204,6 +204,32 @@ def test_coverage_figure_and_which_figures_a_results_table_gets(results_frame):
     bars = fig.axes[0].containers  # one errorbar per method
     calibrated, overconfident = (np.asarray(bar.lines[0].get_ydata()) for bar in bars)
     assert np.allclose(calibrated, 0.9, atol=0.06) and (overconfident < 0.75).all()
-    assert set(figures_for(results_frame)) == set(FIGURES)  # no intervals, no SBC
+    # no intervals, no SBC; svi-normal and nuts are methods the paper ran
+    assert set(figures_for(results_frame)) == set(FIGURES) | {"paper_comparison"}
+    assert set(figures_for(results_frame.assign(method="zz-new"))) == set(FIGURES)
     assert set(figures_for(frame)) == set(FIGURES) | {"coverage", "sbc_ranks"}
     assert set(figures_for(frame.assign(truth=None))) == set(FIGURES) | {"coverage"}
+
+
+def test_paper_comparison_draws_ours_and_the_papers_on_the_papers_cells(results_frame):
+    from vi_od.reporting.figures import paper_comparison
+    from vi_od.reporting.summary import CELL, paper_runs
+
+    fig = paper_comparison(results_frame)
+    axes = np.array(fig.axes).reshape(4, 2)  # (role error, RMSE) x (N, T); svi-normal, nuts
+    paper = paper_runs()
+    cells = paper.drop_duplicates(["method", *CELL]).groupby("method").size()
+    assert [ax.get_title() for ax in axes[0]] == [
+        f"svi-normal: the paper's {cells['svi-normal']} cells",
+        f"nuts: the paper's {cells['nuts']} cells",
+    ]
+    paper_nuts = paper[paper["method"] == "nuts"]
+    ours = results_frame[(results_frame["status"] == "ok") & (results_frame["method"] == "nuts")]
+    ours = ours.merge(paper_nuts[CELL].drop_duplicates(), on=CELL)
+    labels = [t.get_text() for t in axes[-1, 1].get_legend().get_texts()]
+    assert labels == [f"nuts ({len(ours)} runs)", f"paper's nuts ({len(paper_nuts)} runs)"]
+    mine, theirs = axes[0, 1].containers  # role error against N: ours, then the paper's
+    assert np.allclose(mine.lines[0].get_ydata(), ours.groupby("N")["role_error_rate"].mean())
+    expected = paper_nuts.groupby("N")["role_error_rate"].mean()
+    assert np.allclose(theirs.lines[0].get_ydata(), expected)
+    assert theirs.lines[0].get_linestyle() == "--"

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from vi_od.models.bcm_roles import EPS_NAMES  # noqa: E402
-from vi_od.reporting.summary import KNOWN_METHODS, method_order  # noqa: E402
+from vi_od.reporting.summary import CELL, KNOWN_METHODS, method_order, paper_runs  # noqa: E402
 
 PALETTE = [plt.get_cmap("tab10")(i) for i in range(10)] + [
     plt.get_cmap("tab20")(i) for i in range(1, 20, 2)
@@ -41,6 +41,14 @@ FEATURES = (
     ("var_X_final", "variance of\nthe final opinions", True),
 )
 OUTCOMES = (("role_error_rate", "role error rate"), ("rmse_eps", r"$\varepsilon$ RMSE"))
+# The paper's methods, and ours that reproduce each (its "abc" runs were ABC-SMC: abc-smc).
+PAPER_METHODS = {
+    "svi-normal": ("svi-normal",),
+    "svi-nf": ("svi-nf",),
+    "nuts": ("nuts",),
+    "abc": ("abc", "abc-smc"),
+}
+REFERENCE = "nuts-marginal"  # ours, drawn in grey in every panel of the paper comparison
 
 
 def method_colors(methods: list[str]) -> dict[str, tuple]:
@@ -168,9 +176,9 @@ def _abs_errors(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def _line_with_sem(
-    ax: Axes, rows: pd.DataFrame, x: str, y: str, color, i: int, n: int, log: bool
+    ax: Axes, rows: pd.DataFrame, x: str, y: str, color, i: int, n: int, log: bool, **style
 ) -> None:
-    """Mean of y per value of x with standard-error bars."""
+    """Mean of y per value of x with standard-error bars (style: e.g. ls, label)."""
     stats = rows.dropna(subset=[y]).groupby(x)[y].agg(["mean", "sem"])
     if stats.empty:
         return
@@ -184,6 +192,7 @@ def _line_with_sem(
         ms=4,
         capsize=2.5,
         lw=1.3,
+        **style,
     )
 
 
@@ -409,6 +418,50 @@ def coverage_figure(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def paper_comparison(df: pd.DataFrame) -> Figure:
+    """Ours beside the paper's own runs, one column per paper method, on the cells the paper ran
+    it on: role error and eps RMSE against N and T (mean ± standard error). Solid: ours;
+    dashed: the paper's; dotted grey: nuts-marginal on the same cells."""
+    df = with_derived_columns(df)
+    ok, paper = finished(df), paper_runs()
+    colors = method_colors([*PAPER_METHODS, *method_order(df)])
+    columns = [name for name, ours in PAPER_METHODS.items() if ok["method"].isin(ours).any()]
+    panels = [(y, ylabel, x) for x in ("N", "T") for y, ylabel in OUTCOMES]
+    # Own y scale per panel: the paper's abc role error is 0.47, the others' under 0.3.
+    fig, axes = plt.subplots(
+        len(panels), len(columns), figsize=(3.3 * len(columns) + 1, 12),
+        sharex="row", squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for col, name in enumerate(columns):
+        theirs = paper[paper["method"] == name]
+        same = ok.merge(theirs[CELL].drop_duplicates(), on=CELL)
+        lines = [(m, same[same["method"] == m], colors[m], "-") for m in PAPER_METHODS[name]]
+        lines.append((f"paper's {name}", theirs, colors[name], "--"))
+        lines.append((REFERENCE, same[same["method"] == REFERENCE], "0.55", ":"))
+        lines = [line for line in lines if len(line[1])]
+        for row, (y, ylabel, x) in enumerate(panels):
+            ax = axes[row, col]
+            values = np.sort(paper[x].unique()).astype(float)
+            for i, (label, rows, color, ls) in enumerate(lines):
+                label = f"{label} ({len(rows)} runs)"
+                _line_with_sem(ax, rows, x, y, color, i, len(lines), True, ls=ls, label=label)
+            _grid_ticks(ax, values, log=True)
+            ax.grid(alpha=0.3)
+            ax.set_ylim(bottom=0)  # after drawing: a limit set first would freeze the scale
+            ax.set_xlabel(GRID_AXES[x])
+            if col == 0:
+                ax.set_ylabel(ylabel)
+        n_cells = len(theirs[CELL].drop_duplicates())
+        axes[0, col].set_title(f"{name}: the paper's {n_cells} cells")
+        axes[-1, col].legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8)
+    fig.suptitle(
+        "Ours beside the paper's own runs, on the cells the paper ran each method on (finished"
+        " runs)\nsolid: ours; dashed: the paper's; dotted grey: nuts-marginal (ours, exact roles)",
+        fontsize=11,
+    )
+    return fig
+
+
 FIGURES = {
     "fig3_eps_recovery": fig3_eps_recovery,
     "fig4_errors": fig4_errors,
@@ -424,4 +477,7 @@ def figures_for(df: pd.DataFrame) -> dict:
         out["coverage"] = coverage_figure
     if "truth" in df and (df["truth"] == "prior").any():
         out["sbc_ranks"] = sbc_ranks
+    reproduced = {m for ours in PAPER_METHODS.values() for m in ours}
+    if finished(with_derived_columns(df))["method"].isin(reproduced).any():
+        out["paper_comparison"] = paper_comparison
     return out
