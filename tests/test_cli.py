@@ -120,7 +120,7 @@ def test_figures_of_a_packed_file_go_next_to_it_by_default(results_frame, tmp_pa
     out = tmp_path / "grid_figures"
     assert sorted(p.name for p in out.iterdir()) == [
         "fig3_eps_recovery.png", "fig4_errors.png", "fig5_time.png", "fig6_error_analysis.png",
-        "summary.md"]  # fmt: skip
+        "paper_comparison.png", "summary.md"]  # fmt: skip
     assert runner.invoke(app, ["figures", str(packed), "--out", str(tmp_path / "o")]).exit_code == 0
     assert (tmp_path / "o" / "fig5_time.png").exists()
 

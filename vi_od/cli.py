@@ -306,7 +306,9 @@ def figures(
     ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write each figure as PDF."),
 ) -> None:
-    """Draw the paper's Figures 3-6 (and coverage, SBC ranks) and write summary.md.
+    """Draw the paper's Figures 3-6 (and ours beside the paper's runs, coverage, SBC ranks).
+
+    Also writes summary.md (the report table).
 
     Example: vi-od figures results/smoke --out figs --pdf
     """

@@ -207,6 +207,7 @@ def test_coverage_figure_and_which_figures_a_results_table_gets(results_frame):
     # no intervals, no SBC; svi-normal and nuts are methods the paper ran
     assert set(figures_for(results_frame)) == set(FIGURES) | {"paper_comparison"}
     assert set(figures_for(results_frame.assign(method="zz-new"))) == set(FIGURES)
+    assert set(figures_for(results_frame.assign(N=30))) == set(FIGURES)  # not a paper cell
     assert set(figures_for(frame)) == set(FIGURES) | {"coverage", "sbc_ranks"}
     assert set(figures_for(frame.assign(truth=None))) == set(FIGURES) | {"coverage"}
 

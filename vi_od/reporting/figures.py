@@ -418,30 +418,39 @@ def coverage_figure(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def on_paper_cells(df: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per paper method that ours reproduce on some cell it ran: (the paper's runs of it, our
+    finished runs, every method, on its cells)."""
+    ok, paper = finished(with_derived_columns(df)), paper_runs()
+    out = {}
+    for name, ours in PAPER_METHODS.items():
+        theirs = paper[paper["method"] == name]
+        same = ok.merge(theirs[CELL].drop_duplicates(), on=CELL)
+        if same["method"].isin(ours).any():
+            out[name] = (theirs, same)
+    return out
+
+
 def paper_comparison(df: pd.DataFrame) -> Figure:
     """Ours beside the paper's own runs, one column per paper method, on the cells the paper ran
     it on: role error and eps RMSE against N and T (mean ± standard error). Solid: ours;
     dashed: the paper's; dotted grey: nuts-marginal on the same cells."""
-    df = with_derived_columns(df)
-    ok, paper = finished(df), paper_runs()
+    columns = on_paper_cells(df)
     colors = method_colors([*PAPER_METHODS, *method_order(df)])
-    columns = [name for name, ours in PAPER_METHODS.items() if ok["method"].isin(ours).any()]
     panels = [(y, ylabel, x) for x in ("N", "T") for y, ylabel in OUTCOMES]
     # Own y scale per panel: the paper's abc role error is 0.47, the others' under 0.3.
     fig, axes = plt.subplots(
-        len(panels), len(columns), figsize=(3.3 * len(columns) + 1, 12),
+        len(panels), max(len(columns), 1), figsize=(3.3 * len(columns) + 1, 12),
         sharex="row", squeeze=False, layout="constrained",
     )  # fmt: skip
-    for col, name in enumerate(columns):
-        theirs = paper[paper["method"] == name]
-        same = ok.merge(theirs[CELL].drop_duplicates(), on=CELL)
+    for col, (name, (theirs, same)) in enumerate(columns.items()):
         lines = [(m, same[same["method"] == m], colors[m], "-") for m in PAPER_METHODS[name]]
         lines.append((f"paper's {name}", theirs, colors[name], "--"))
         lines.append((REFERENCE, same[same["method"] == REFERENCE], "0.55", ":"))
         lines = [line for line in lines if len(line[1])]
         for row, (y, ylabel, x) in enumerate(panels):
             ax = axes[row, col]
-            values = np.sort(paper[x].unique()).astype(float)
+            values = np.sort(theirs[x].unique()).astype(float)
             for i, (label, rows, color, ls) in enumerate(lines):
                 label = f"{label} ({len(rows)} runs)"
                 _line_with_sem(ax, rows, x, y, color, i, len(lines), True, ls=ls, label=label)
@@ -477,7 +486,6 @@ def figures_for(df: pd.DataFrame) -> dict:
         out["coverage"] = coverage_figure
     if "truth" in df and (df["truth"] == "prior").any():
         out["sbc_ranks"] = sbc_ranks
-    reproduced = {m for ours in PAPER_METHODS.values() for m in ours}
-    if finished(with_derived_columns(df))["method"].isin(reproduced).any():
+    if on_paper_cells(df):
         out["paper_comparison"] = paper_comparison
     return out
