@@ -32,3 +32,26 @@ def test_summary_of_a_tiny_table_by_hand():
     both = side_by_side(runs)
     assert both.loc["a", "paper_ok"] == 0 or pd.isna(both.loc["a", "paper_ok"])
     assert "paper_rmse_eps" in both.columns
+
+
+def test_each_method_is_beside_the_papers_counterpart_on_its_own_cells_only():
+    """svi-nf ran at N=50 only, svi-normal at N=50 and 200: the paper's svi-nf line must not
+    take in its N=200 runs; abc-smc is beside the paper's abc (its ABC-SMC runs)."""
+    cell = {"T": 512, "n_leaders": 2, "status": "ok", "rmse_eps": 0.1, "role_error_rate": 0.1}
+    runs = pd.DataFrame([
+        cell | {"method": "svi-normal", "N": 50}, cell | {"method": "svi-normal", "N": 200},
+        cell | {"method": "svi-nf", "N": 50}, cell | {"method": "abc-smc", "N": 200},
+        cell | {"method": "nuts-marginal", "N": 50},
+    ]).assign(wall_time_s=1.0)  # fmt: skip
+    paper = paper_runs().query("T == 512 and n_leaders == 2")
+    both = side_by_side(runs)
+    for method, counterpart, Ns in [
+        ("svi-normal", "svi-normal", [50, 200]),
+        ("svi-nf", "svi-nf", [50]),
+        ("abc-smc", "abc", [200]),
+    ]:
+        theirs = paper[(paper["method"] == counterpart) & paper["N"].isin(Ns)]
+        assert len(theirs) > 0 and both.loc[method, "paper_ok"] == len(theirs)
+        assert both.loc[method, "paper_rmse_eps"] == pytest.approx(theirs["rmse_eps"].mean())
+    assert paper.query("method == 'svi-nf' and N == 200").shape[0] > 0  # left out above
+    assert pd.isna(both.loc["nuts-marginal", "paper_ok"])  # the paper has no counterpart

@@ -20,7 +20,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from vi_od.models.bcm_roles import EPS_NAMES  # noqa: E402
-from vi_od.reporting.summary import CELL, KNOWN_METHODS, method_order, paper_runs  # noqa: E402
+from vi_od.reporting.summary import (  # noqa: E402
+    CELL,
+    KNOWN_METHODS,
+    PAPER_COUNTERPART,
+    method_order,
+    paper_runs,
+)
 
 PALETTE = [plt.get_cmap("tab10")(i) for i in range(10)] + [
     plt.get_cmap("tab20")(i) for i in range(1, 20, 2)
@@ -41,12 +47,10 @@ FEATURES = (
     ("var_X_final", "variance of\nthe final opinions", True),
 )
 OUTCOMES = (("role_error_rate", "role error rate"), ("rmse_eps", r"$\varepsilon$ RMSE"))
-# The paper's methods, and ours that reproduce each (its "abc" runs were ABC-SMC: abc-smc).
+# The paper's methods, and ours compared with each.
 PAPER_METHODS = {
-    "svi-normal": ("svi-normal",),
-    "svi-nf": ("svi-nf",),
-    "nuts": ("nuts",),
-    "abc": ("abc", "abc-smc"),
+    paper: tuple(m for m, p in PAPER_COUNTERPART.items() if p == paper)
+    for paper in dict.fromkeys(PAPER_COUNTERPART.values())
 }
 REFERENCE = "nuts-marginal"  # ours, drawn in grey in every panel of the paper comparison
 

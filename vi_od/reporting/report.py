@@ -27,9 +27,11 @@ METRICS = (
 INTERVALS = {"coverage_90": ("q05", "q95"), "coverage_50": ("q25", "q75")}
 COVERAGE = "coverage (%) 90/50"  # one column, shown when some run kept its intervals
 NOTE = (
-    "Under each method, the paper's own runs (packaged per-run results) on the same "
-    "(N, T, n_leaders) cells; its times are on the authors' hardware, 8 jobs in parallel. "
-    "Accuracy and time use finished runs (status ok) only; — means no runs. Coverage (shown "
+    "Under each method, the paper's own runs (packaged per-run results) of the same method "
+    "on the (N, T, n_leaders) cells where ours ran (under abc-smc, the paper's abc: its "
+    "published ABC runs were ABC-SMC); its times are on the authors' hardware, 8 jobs in "
+    "parallel. Accuracy and time use finished runs (status ok) only; — means no runs (the "
+    "paper has no marginal methods). Coverage (shown "
     "when runs kept their intervals): the percentage of true eps inside the posterior's "
     "central 90% / 50% intervals, all four eps; a calibrated method has 90/50."
 )
