@@ -32,8 +32,8 @@ from vi_od.experiments import sweep as sweeps
 
 # Overrides of `vi-od sweep -m sweep=paper`, one stage per line, run in this order: the
 # paper's ~3 reps of every cell first, then the other reps cheapest first, so that an
-# interrupted run leaves whole methods done (about 1.9, 0.7, 1.1 and 6.3 hours of wall time
-# at 2 jobs on 2 cores for the last four stages, from the times of reps 0-2).
+# interrupted run leaves whole methods done. Measured at 2 jobs on 2 cores: the whole grid
+# about 6 h of wall clock, of which stage 7 (nuts, abc reps 3-11) about half.
 STAGES = (
     "method=nuts,abc,svi-normal,nuts-marginal rep=range(3)",
     "method=svi-nf N=50,100 rep=range(3)",
