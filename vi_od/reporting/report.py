@@ -87,14 +87,19 @@ def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str
     return header + ([COVERAGE] if shown else []), body
 
 
+def _markdown(header, body) -> str:
+    """A GitHub Markdown table: the first column left-aligned, the numbers right-aligned."""
+    lines = [list(header), ["---"] + ["---:"] * (len(header) - 1), *body]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + "\n"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """The table as GitHub Markdown, followed by a note on what the numbers are."""
     header, body = rows(table)
-    align = ["---"] + ["---:"] * (len(header) - 1)
-    lines = [header, align]
+    lines = []
     for ours, paper in body:
         lines += [ours, [f"*{paper[0]}*", *paper[1:]]]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + f"\n\n{NOTE}\n"
+    return _markdown(header, lines) + f"\n{NOTE}\n"
 
 
 def to_rich(table: pd.DataFrame, title: str = "") -> Table:
@@ -143,8 +148,7 @@ def cost_table(runs: pd.DataFrame) -> list[list[str]]:
 
 def cost_markdown(body: list[list[str]]) -> str:
     """The cost table as GitHub Markdown."""
-    lines = [list(COST_HEADER), ["---"] + ["---:"] * (len(COST_HEADER) - 1), *body]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + "\n"
+    return _markdown(COST_HEADER, body)
 
 
 def cost_rich(body: list[list[str]], title: str = "") -> Table:
