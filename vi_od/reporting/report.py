@@ -141,7 +141,8 @@ def cost_table(runs: pd.DataFrame) -> list[list[str]]:
             method, str(len(mine)), str(int((mine["status"] == "ok").sum())),
             f"{reps.min()}-{reps.max()}" if len(reps) else "—",
             str(len(cells)), str(int((cells >= full).sum())),
-            f"{mine['wall_time_s'].sum() / 3600:.2f}", _number(mine["wall_time_s"].median(), "{:.1f}"),
+            f"{mine['wall_time_s'].sum() / 3600:.2f}",
+            _number(mine["wall_time_s"].median(), "{:.1f}"),
         ])  # fmt: skip
     return body
 
