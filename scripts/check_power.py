@@ -7,7 +7,7 @@ drawn from the paper's grid by each case's seed. Cases:
 - drift: the followers' eps+ moves by 0.2 over the log, up from eps+_F <= 0.25, else down
   (target: >= 95%);
 - third: 10% of the agents (taken from the followers) have thresholds unlike both roles', the
-  grid values farthest from both (vi_od.checks.misspecified.unlike) (target: >= 95%).
+  grid values farthest from both (vi_od.models.bcm_roles.misspecified.unlike) (target: >= 95%).
 
 Each trace is fitted with one method (default svi-marginal, default settings) and checked with
 `vi-od check`'s defaults (200 draws, Holm at alpha 0.05). One JSON line per case goes to
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import beta
 
-from vi_od.checks import ppc
-from vi_od.checks.misspecified import simulate_misspecified
+from vi_od.models.bcm_roles import ppc
+from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vi_od.config import compose_config, method_settings, simulator_settings
+from vi_od.config import compose_config, method_settings, model_of, simulator_settings
 from vi_od.data import trace as trace_io
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
@@ -78,40 +78,46 @@ def simulate(
         "heavy-tailed; .parquet only).",
     ),
 ) -> None:
-    """Simulate the bounded-confidence model with leaders and followers.
+    """Simulate a model (default: the paper's bounded-confidence model with leaders).
 
     A .npz trace holds every opinion at every step (T x N); a .parquet event log holds one
     row per interaction, written in chunks, for runs of any size.
 
     Example: vi-od simulate N=200 T=2048 leader_proportion=0.1 --out trace.npz --seed 7
 
+    Example: vi-od simulate model=deffuant N=100 T=2000 --out deffuant.npz
+
     Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
     from vi_od import limits
-    from vi_od.models.bcm_roles import simulate as sim
 
     with user_errors():
         cfg = compose_config(overrides or [])
+        model = model_of(cfg)
         settings = simulator_settings(cfg)
         seed = cfg.seed if seed is None else seed
-        flow = sim.Activity.parse(activity)
         if out.suffix == ".parquet":
+            if model.name != "bcm-roles":
+                raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
+            from vi_od.models.bcm_roles import simulate as sim
+
+            flow = sim.Activity.parse(activity)
             simulate_event_log(settings, seed, flow, out, snapshots, plot is not None)
             return
         if out.suffix != ".npz":
             raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
-        if snapshots is not None or flow.kind != "uniform":
+        if snapshots is not None or activity != "uniform":
             raise ViOdError("--snapshots and --activity need an event log: --out NAME.parquet")
         limits.require_memory(
             f"a dense trace of N={settings.N}, T={settings.T} (X alone is "
             f"{limits.gib(4 * settings.T * settings.N)})",
-            sim.dense_trace_bytes(settings),
+            trace_io.dense_bytes(settings.T, settings.N),
             f"write an event log instead: --out {out.with_suffix('.parquet')}",
         )
-        with console.status(f"simulating N={settings.N}, T={settings.T} ..."):
-            trace = sim.simulate_trace(settings, seed)
+        with console.status(f"simulating {model.name} N={settings.N}, T={settings.T} ..."):
+            trace = model.simulation.simulate(settings, seed)
         trace_io.save(trace, out)
-        print_summary(trace_io.summary(trace), f"trace written to {out} (seed {seed})")
+        print_summary(trace_io.summary(trace, model.names), f"trace written to {out} (seed {seed})")
         if plot is not None:
             from vi_od.reporting.plots import trajectories
 
@@ -150,15 +156,23 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
                "activity": activity.kind if activity.kind == "uniform"
                else f"zipf:{activity.exponent:g}", **counts,
                "n_leaders": int(stream.roles.sum())}  # fmt: skip
-    summary.update(zip(trace_io.EPS_NAMES, (float(e) for e in stream.eps)))
+    summary.update(zip(model_of(compose_config([])).names, (float(e) for e in stream.eps)))
     print_summary(summary, f"event log written to {out} (seed {seed})")
     if every is not None:
         path = eventlog_writer.snapshots_path(out)
         console.print(f"opinions every {every} steps (time, X) written to {path}")
 
 
+def model_config(name: str):
+    """The default config of a built-in model (an outside model's data take the default's)."""
+    from vi_od.models import BUILTIN
+
+    return compose_config([f"model={name}"] if name in BUILTIN else [])
+
+
 def load_data(path: Path, opinions: Path | None, cfg=None):
-    """Observations of a trace or an event log; rho and mu an event log lacks come from cfg."""
+    """Observations of a trace or an event log; rho and mu an event log lacks come from the
+    config's model (its simulator settings)."""
     from vi_od.data import load_observations
 
     sim = simulator_settings(cfg if cfg is not None else compose_config([]))
@@ -213,7 +227,7 @@ def sweep(
         todo, done = sweeps.pending(plan, folder, retry_failed)
         console.print(
             f"sweep [bold]{plan.sweep}[/]: {plan.cells} cells"
-            f" ({plan.skipped_cells} skipped: round(N * leader_proportion) < 1),"
+            f" ({plan.skipped_cells} skipped by the model: e.g. no leaders),"
             f" {plan.experiments} experiments, {len(plan.jobs)} jobs;"
             f" {folder}: {done} done, {len(todo)} to run"
         )
@@ -376,6 +390,9 @@ def fit(
     method: str = typer.Option(
         None, "--method", help="Method (sugar for method=M; default nuts-marginal)."
     ),
+    model: str = typer.Option(
+        None, "--model", help="Model (sugar for model=NAME; default bcm-roles, the paper's)."
+    ),
     seed: int = typer.Option(None, help="Random seed of the fit (default: the config's seed)."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the fit record as JSON here."),
     idata: Path = typer.Option(None, help="Write the posterior draws as ArviZ NetCDF here."),
@@ -388,9 +405,11 @@ def fit(
         None, "--truth", help="Known roles to score the fit against: agent, role (.csv/.parquet)."
     ),
 ) -> None:
-    """Estimate eps and the roles from a trace or an event log (simulated or your own data).
+    """Estimate a model's parameters (and latents) from a trace or an event log.
 
     Example: vi-od fit events.csv --agents-out agents.csv --out fit.json
+
+    Example: vi-od fit trace.npz --model deffuant --method nuts-marginal
     """
     import dataclasses
 
@@ -405,8 +424,10 @@ def fit(
     )
 
     with user_errors():
-        cfg = compose_config([*(overrides or []), *([f"method={method}"] if method else [])])
+        sugar = [*([f"method={method}"] if method else []), *([f"model={model}"] if model else [])]
+        cfg = compose_config([*(overrides or []), *sugar])
         chosen, settings = method_settings(cfg)
+        fitted = model_of(cfg)
         if agents_out is not None:
             check_agents_path(agents_out)
         obs = load_data(data_path, opinions, cfg)
@@ -417,12 +438,14 @@ def fit(
             for note in notes:
                 print(f"warning: {note}", file=sys.stderr)
             obs = dataclasses.replace(obs, roles=roles)
+        if obs.eps is not None and fitted.check_truth and len(obs.eps) == len(fitted.names):
+            fitted.check_truth([float(e) for e in obs.eps], f"{data_path}: 'eps'")
         if obs.meta.get("rho_from") == "config":
             mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
             console.print(f"rho={obs.rho:g} {mu}: from the config (not in the data)")
         seed = cfg.seed if seed is None else seed
-        check_limits(chosen, obs, settings)
-        result = fit_observations(obs, chosen.name, settings, seed)
+        check_limits(chosen, obs, settings, fitted)
+        result = fit_observations(obs, chosen.name, settings, seed, fitted)
         print_fit(result.record, obs)
         if out is not None:
             write_json(result.record, out)
@@ -440,17 +463,17 @@ def fit(
             console.print(f"fit drawn to {plot}")
 
 
-def read_fit_record(path: Path) -> dict:
-    """A fit record written by `vi-od fit --out`."""
+def read_fit_record(path: Path):
+    """A fit record written by `vi-od fit --out`, checked (vi_od.inference.record)."""
     import json
 
+    from vi_od.inference.record import FitRecord
+
     try:
-        record = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except ValueError as exc:  # not UTF-8 text, or not JSON
         raise ViOdError(f"{path}: not a JSON fit record ({exc})") from None
-    if not isinstance(record, dict) or "eps_mean" not in record:
-        raise ViOdError(f"{path}: not a fit record of vi-od fit --out (no eps_mean)")
-    return record
+    return FitRecord.from_json(data, str(path))
 
 
 @app.command()
@@ -470,18 +493,22 @@ def check(
     compares rates against |d|, over time and their spread over agents (by estimated role).
     Example: vi-od check trace.npz fit.json --out check.json --plot check.png
     """
-    from vi_od.checks import ppc
     from vi_od.inference.fitting import write_json
+    from vi_od.models import get_model
 
     with user_errors():
         record = read_fit_record(fit_path)
-        obs = load_data(data, opinions)
-        posterior = ppc.draws_from_record(record, obs.N, draws)
+        model = get_model(record.model)
+        if model.ppc is None:
+            raise ViOdError(f"model {model.name} has no posterior predictive check yet")
+        ppc = model.ppc
+        obs = load_data(data, opinions, model_config(model.name))
+        posterior = ppc.draws_from_record(record, obs, draws)
         with console.status(f"replicating {obs.M} interactions {posterior.eps.shape[0]} times"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)
         print(result.summary_line())
         if out is not None:
-            context = {"data": str(data), "fit": str(fit_path), "method": record.get("method"),
+            context = {"data": str(data), "fit": str(fit_path), "method": record.method,
                        "interactions": obs.M, "agents": obs.N, "seed": seed}  # fmt: skip
             write_json(ppc.to_json(result, **context), out)
             console.print(f"check written to {out}")
@@ -490,43 +517,47 @@ def check(
             console.print(f"check drawn to {plot}")
 
 
-def print_fit(record: dict, obs: Observations) -> None:
-    """The estimates of a fit as a table, then roles, accuracy and cost in one line each."""
-    truth = obs.eps is not None
-    table = Table(title=f"{record['method']} (seed {record['seed']})")
-    columns = ["eps", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
+def print_fit(record, obs: Observations) -> None:
+    """The estimates of a fit as a table, then latents, accuracy and cost in one line each."""
+    names = record.param_names
+    truth = obs.eps is not None and len(obs.eps) == len(names)
+    table = Table(title=f"{record.model}: {record.method} (seed {record.seed})")
+    columns = ["parameter", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
     for column in columns:
-        table.add_column(column, justify="left" if column == "eps" else "right")
-    stats = ("eps_mean", "eps_std", "eps_q05", "eps_q95")
-    for i, name in enumerate(trace_io.EPS_NAMES):
-        mean = record["eps_mean"][name]
-        row = [name] + [f"{record[k][name]:.3f}" for k in stats]
+        table.add_column(column, justify="left" if column == "parameter" else "right")
+    for i, name in enumerate(names):
+        mean = record.summary["mean"][name]
+        row = [name] + [f"{record.summary[k][name]:.3f}" for k in ("mean", "std", "q05", "q95")]
         if truth:
             row += [f"{obs.eps[i]:.3f}", f"{abs(mean - obs.eps[i]):.3f}"]
         table.add_row(*row)
     console.print(table)
-    leaders = f"leaders found: {record['n_leaders_found']} of {obs.N} agents"
-    if obs.roles is not None:
-        leaders += f" (truth: {int(obs.roles.sum())})"
-    console.print(leaders)
-    if "metrics" in record:
-        m = record["metrics"]
-        line = f"role error: {m['role_error_rate']:.3f}  "
-        line += f"eps RMSE: {m['rmse_eps']:.4f}  " if "rmse_eps" in m else ""
-        console.print(line + f"leaders recall: {m['leaders_recall']:.2f}")
-    cost = f"wall time: {record['wall_time_s']:.1f} s"
+    info = record.info
+    if record.p_leader is not None:
+        leaders = f"leaders found: {int(record.roles.sum())} of {obs.N} agents"
+        if obs.roles is not None:
+            leaders += f" (truth: {int(obs.roles.sum())})"
+        console.print(leaders)
+    if record.metrics:
+        m = record.metrics
+        parts = [f"role error: {m['role_error_rate']:.3f}"] if "role_error_rate" in m else []
+        parts += [f"eps RMSE: {m['rmse_eps']:.4f}"] if "rmse_eps" in m else []
+        parts += [f"{k}: {v}" for k, v in m.items() if k.endswith("_right")]
+        parts += [f"leaders recall: {m['leaders_recall']:.2f}"] if "leaders_recall" in m else []
+        console.print("  ".join(parts))
+    cost = f"wall time: {record.wall_time_s:.1f} s"
     for key in ("steps", "warmup", "samples", "simulations"):
-        if key in record:
-            cost += f"  {key}: {record[key]}"
-    if "final_loss" in record:
-        cost += f"  final loss: {record['final_loss']:.6g}"
+        if key in info:
+            cost += f"  {key}: {info[key]}"
+    if "final_loss" in info:
+        cost += f"  final loss: {info['final_loss']:.6g}"
     console.print(cost)
-    if "leader_proportion" in record:
-        console.print(f"leader proportion (posterior mean): {record['leader_proportion']:.3f}")
-    if "r_hat" in record:
+    if "leader_proportion" in info:
+        console.print(f"leader proportion (posterior mean): {info['leader_proportion']:.3f}")
+    if "r_hat" in info:
         console.print(
-            f"divergences: {record['divergences']}  max r_hat: {max(record['r_hat'].values()):.3f}"
-            f"  min ESS: {min(record['ess'].values()):.0f}"
+            f"divergences: {info['divergences']}  max r_hat: {max(info['r_hat'].values()):.3f}"
+            f"  min ESS: {min(info['ess'].values()):.0f}"
         )
 
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vi_od.errors import ViOdError, require
-from vi_od.models.bcm_roles.simulate import SimulatorSettings
+from vi_od.models import Model, get_model
 
 CONFIG_MODULE = "vi_od.conf"
 
@@ -69,23 +69,19 @@ def compose_defaults() -> DictConfig:
         return compose(config_name="config")
 
 
-def simulator_settings(cfg: DictConfig) -> SimulatorSettings:
-    """The validated simulator settings of a composed config."""
-    sim = OmegaConf.to_container(cfg.simulator, resolve=True)
-    eps = sim.pop("eps", None)
-    fields = {
-        "N": _as(int, "N", cfg.N),
-        "T": _as(int, "T", cfg.T),
-        "leader_proportion": _as(float, "leader_proportion", cfg.leader_proportion),
-        "edges_per_step": _as(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
-        "mu_plus": tuple(_as(float, "simulator.mu_plus", m) for m in sim.pop("mu_plus")),
-        "mu_minus": tuple(_as(float, "simulator.mu_minus", m) for m in sim.pop("mu_minus")),
-        "rho": _as(float, "simulator.rho", sim.pop("rho")),
-        "eps": None if eps is None else tuple(_as(float, "simulator.eps", e) for e in eps),
-    }
-    if sim:
-        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
-    return SimulatorSettings(**fields).validate()
+def model_of(cfg: DictConfig) -> Model:
+    """The model a composed config chooses (`model=NAME`, conf/model/<name>.yaml)."""
+    return get_model(str(cfg.model.name))
+
+
+def simulator_settings(cfg: DictConfig):
+    """The validated simulator settings of a composed config, by its model."""
+    model = model_of(cfg)
+    if model.simulation is None:
+        raise ViOdError(f"model {model.name} has no simulator")
+    values = OmegaConf.to_container(cfg, resolve=True)
+    return model.simulation.from_config({k: v for k, v in values.items()
+                                         if k not in ("method", "sweep", "model")})  # fmt: skip
 
 
 def settings_from_dict(cls, values: dict, prefix: str):
@@ -142,19 +138,6 @@ def _describe(kind) -> str:
 
 def _plural(kind) -> str:
     return {int: "integers", float: "numbers", bool: "booleans", str: "strings"}.get(kind, "values")
-
-
-def _as(kind, key: str, value):
-    """Coerce a config value to int/float; say which key is wrong if it cannot be."""
-    if isinstance(value, bool) or value is None:
-        raise ViOdError(f"{key}={value} is not allowed: must be a number")
-    try:
-        out = kind(value)
-    except (TypeError, ValueError):
-        raise ViOdError(f"{key}={value} is not allowed: must be a number") from None
-    if kind is int and out != value:
-        raise ViOdError(f"{key}={value} is not allowed: must be an integer")
-    return out
 
 
 def method_settings(cfg: DictConfig):

@@ -1,5 +1,6 @@
 """The posterior predictive check: passes the model's own data, fails a drift, JSON, CLI."""
 
+import dataclasses
 import json
 import math
 
@@ -7,14 +8,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vi_od.checks import ppc
-from vi_od.checks.misspecified import simulate_misspecified
+from vi_od.models.bcm_roles import ppc
+from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.cli import app
 from vi_od.data import trace as trace_io
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations, write_json
+from vi_od.inference.record import FitRecord
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
 
@@ -28,8 +30,13 @@ def fitted(trace):
     obs = to_observations(trace)
     settings = get("svi-marginal").Settings(steps=1000).validate()
     with quiet():
-        record = fit_observations(obs, "svi-marginal", settings, seed=0).record
+        record = fit_observations(obs, "svi-marginal", settings, seed=0).record.to_json()
     return obs, json.loads(json.dumps(record))
+
+
+def draws_of(record: dict, obs, most: int = ppc.DRAWS):
+    """The check's draws from a fit file's content, read back as vi-od check reads it."""
+    return ppc.draws_from_record(FitRecord.from_json(record), obs, most)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def drifting():
 
 def test_the_models_own_data_pass(well):
     obs, record = well
-    result = ppc.check(obs, ppc.draws_from_record(record, obs.N), seed=0)
+    result = ppc.check(obs, draws_of(record, obs), seed=0)
     assert not result.misfit and result.failing == []
     assert result.summary_line().startswith("no misfit: none of")
     families = {s.family for s, p in zip(result.statistics, result.p_values) if not np.isnan(p)}
@@ -53,7 +60,7 @@ def test_the_models_own_data_pass(well):
 
 def test_a_drifting_eps_plus_fails_over_time(drifting):
     obs, record = drifting
-    result = ppc.check(obs, ppc.draws_from_record(record, obs.N), seed=0)
+    result = ppc.check(obs, draws_of(record, obs), seed=0)
     assert result.misfit
     failing = {s.name for s in result.failing}
     assert {"s+ F time 1/5", "s+ F time 5/5"} <= failing  # followers' early and late windows
@@ -67,7 +74,7 @@ def test_a_drifting_eps_plus_fails_over_time(drifting):
 
 def test_json_has_the_verdict_and_every_statistic(well):
     obs, record = well
-    result = ppc.check(obs, ppc.draws_from_record(record, obs.N, most=50), seed=0)
+    result = ppc.check(obs, draws_of(record, obs, most=50), seed=0)
     out = json.loads(json.dumps(ppc.to_json(result, data="t.npz")))
     assert out["data"] == "t.npz" and out["misfit"] is False and out["draws"] == 50
     assert out["tested"] == sum(s["tested"] for s in out["statistics"])
@@ -80,10 +87,10 @@ def test_json_has_the_verdict_and_every_statistic(well):
 
 def test_fit_records_keep_their_posterior_draws(well):
     obs, record = well
-    eps = np.asarray(record["draws"]["eps"])
+    eps = np.asarray(record["draws"]["params"])
     assert eps.shape == (500, 4)  # svi-marginal's num_samples
-    assert np.allclose(eps.mean(axis=0), list(record["eps_mean"].values()), atol=1e-6)
-    draws = ppc.draws_from_record(record, obs.N, most=40)
+    assert np.allclose(eps.mean(axis=0), list(record["mean"].values()), atol=1e-6)
+    draws = draws_of(record, obs, most=40)
     assert draws.eps.shape == (40, 4) and draws.p_leader.shape == (obs.N,)
 
 

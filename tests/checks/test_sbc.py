@@ -5,10 +5,11 @@ import pytest
 from scipy import stats
 
 from vi_od.checks import sbc
+from vi_od.models.bcm_roles import sbc as bcm_sbc
 from vi_od.models.bcm_roles import EPS_NAMES
 
-MARGINAL = sbc.prior_spec("svi-marginal", {"pi_prior": [1.0, 4.0], "pi_fixed": None})
-RELAXED = sbc.prior_spec("svi-normal", {"steps": 100})
+MARGINAL = bcm_sbc.prior_spec("svi-marginal", {"pi_prior": [1.0, 4.0], "pi_fixed": None})
+RELAXED = bcm_sbc.prior_spec("svi-normal", {"steps": 100})
 
 
 def conjugate_ranks(replicates: int, draws: int, shift: float = 0.0, scale: float = 1.0):
@@ -57,17 +58,17 @@ def test_coverage_counts_the_truth_inside_its_interval_and_skips_unknown_bounds(
 def test_interval_columns_name_every_quantile_and_rank_among_thinned_draws():
     draws = np.random.default_rng(1).uniform(0, 1, (500, 4))
     truth = np.array([0.0, 0.25, 0.5, 2.0])
-    row = sbc.interval_columns(draws, truth)
+    row = sbc.interval_columns(draws, EPS_NAMES, truth)
     assert row["n_draws"] == sbc.RANK_DRAWS == 100
     assert [row[f"rank_{n}"] for n in (EPS_NAMES[0], EPS_NAMES[3])] == [0, 100]
     for name in EPS_NAMES:
         assert row[f"q05_{name}"] < row[f"q25_{name}"] < row[f"q75_{name}"] < row[f"q95_{name}"]
     assert row["q05_eps_plus_F"] == pytest.approx(0.05, abs=0.03)
-    assert "rank_eps_plus_F" not in sbc.interval_columns(draws, None)  # no truth, no rank
+    assert "rank_eps_plus_F" not in sbc.interval_columns(draws, EPS_NAMES, None)  # no truth, no rank
 
 
 def test_marginal_prior_folds_pi_below_one_half_and_follows_the_mixture():
-    truths = [sbc.draw_truth(MARGINAL, 40, seed) for seed in range(400)]
+    truths = [bcm_sbc.draw_truth(MARGINAL, 40, seed) for seed in range(400)]
     pi = np.array([t.pi for t in truths])
     assert pi.max() <= 0.5
     # folding 1/2 Beta(1, 4) + 1/2 Beta(4, 1) at 1/2 gives the CDF F_14(x) + F_41(x)
@@ -80,19 +81,19 @@ def test_marginal_prior_folds_pi_below_one_half_and_follows_the_mixture():
 
 
 def test_relaxed_prior_draws_about_half_leaders_and_keeps_them_the_minority():
-    truths = [sbc.draw_truth(RELAXED, 40, seed) for seed in range(200)]
+    truths = [bcm_sbc.draw_truth(RELAXED, 40, seed) for seed in range(200)]
     leaders = np.array([t.roles.sum() for t in truths])
     assert leaders.max() <= 20 and leaders.mean() > 14  # Bernoulli(1/2) each, majority relabelled
-    again = sbc.draw_truth(RELAXED, 40, 3)
-    assert again.eps.tolist() == sbc.draw_truth(RELAXED, 40, 3).eps.tolist()
+    again = bcm_sbc.draw_truth(RELAXED, 40, 3)
+    assert again.eps.tolist() == bcm_sbc.draw_truth(RELAXED, 40, 3).eps.tolist()
 
 
 def test_a_prior_trace_carries_its_truth_and_is_reproducible():
     simulator = {"N": 20, "T": 30, "leader_proportion": 0.1, "edges_per_step": 10, "rho": 32.0,
                  "mu_plus": [0.02, 0.02], "mu_minus": [0.02, 0.02], "eps": None}  # fmt: skip
-    a = sbc.simulate_from_prior(simulator, MARGINAL, 11)
-    b = sbc.simulate_from_prior(simulator, MARGINAL, 11)
-    truth = sbc.draw_truth(MARGINAL, 20, 11)
+    a = bcm_sbc.simulate_from_prior(simulator, MARGINAL, 11)
+    b = bcm_sbc.simulate_from_prior(simulator, MARGINAL, 11)
+    truth = bcm_sbc.draw_truth(MARGINAL, 20, 11)
     assert np.array_equal(a.X, b.X) and np.array_equal(a.s_plus, b.s_plus)
     assert a.roles.tolist() == truth.roles.tolist() and np.allclose(a.eps, truth.eps)
     assert a.meta["truth"] == MARGINAL and a.X.shape == (30, 20)

@@ -113,9 +113,9 @@ def test_log_of_a_trace_gives_the_same_fit(small_trace, trace_obs, tmp_path, met
     npz = save(small_trace, tmp_path / "t.npz")
     settings = get(method).Settings(**SAME_FIT_BUDGETS[method]).validate()
     with quiet():
-        a = fit_observations(load_observations(npz), method, settings, seed=4).record
-        b = fit_observations(load_observations(path), method, settings, seed=4).record
-    for key in ("eps_mean", "eps_std"):
+        a = fit_observations(load_observations(npz), method, settings, seed=4).record.to_json()
+        b = fit_observations(load_observations(path), method, settings, seed=4).record.to_json()
+    for key in ("mean", "std"):
         np.testing.assert_allclose(list(a[key].values()), list(b[key].values()), atol=1e-6)
     np.testing.assert_allclose(a["p_leader"], b["p_leader"], atol=1e-6)
     assert a["roles"] == b["roles"] and a["agent_ids"] == b["agent_ids"]
@@ -436,8 +436,8 @@ def test_nuts_marginal_recovers_the_truth_of_a_log(simulated_log):
     # the posterior is calibrated (README): its mean lies within 4 sd of each true eps
     # (for a calibrated posterior each fails with probability < 1e-4), and roles are
     # called from the sharp P(leader) of 64 received interactions per agent on average
-    assert (np.abs(post.eps_mean - truth.eps) <= 4 * post.eps_std).all(), post.eps_mean
-    assert post.eps_std.max() < 0.05
+    assert (np.abs(post.mean - truth.eps) <= 4 * post.std).all(), post.mean
+    assert post.std.max() < 0.05
     np.testing.assert_array_equal(obs.agent_ids, truth.agent_ids)
     assert (post.roles != truth.roles).mean() <= 1 / 40
 
@@ -450,6 +450,6 @@ def test_other_methods_fit_a_log(simulated_log, method, budget):
     obs = load_observations(path)
     settings = get(method).Settings(**budget).validate()
     with quiet():
-        record = fit_observations(obs, method, settings, seed=0).record
+        record = fit_observations(obs, method, settings, seed=0).record.to_json()
     assert record["agent_ids"] == list(truth.agent_ids)
-    assert len(record["p_leader"]) == obs.N and np.isfinite(list(record["eps_mean"].values())).all()
+    assert len(record["p_leader"]) == obs.N and np.isfinite(list(record["mean"].values())).all()

@@ -5,6 +5,7 @@ import pytest
 
 from vi_od.data import trace as trace_io
 from vi_od.errors import ViOdError
+from vi_od.models.bcm_roles.simulate import trace_statistics
 
 
 def arrays_of(trace):
@@ -68,7 +69,7 @@ BAD = {
     "mu shape": (corrupt("mu_plus", np.array([0.1])), "'mu_plus' must be 2 numbers"),
     "rho negative": (corrupt("rho", np.float32(-1)), "'rho' must be > 0"),
     "roles shape": (corrupt("roles", lambda a: a[:-1]), "'roles' has shape (29,)"),
-    "eps range": (corrupt("eps", np.array([0.7, 0.1, 0.6, 0.9])), "'eps' must have eps+ in"),
+    "eps NaN": (corrupt("eps", np.array([0.1, np.nan, 0.6, 0.9])), "'eps' must be finite"),
     "meta not JSON": (corrupt("meta", np.array("{oops")), "'meta' is not a JSON string"),
 }
 
@@ -92,7 +93,7 @@ def test_not_an_npz_file(tmp_path):
 
 
 def test_summary_counts_interactions_by_receiver_role(small_trace):
-    s = trace_io.summary(small_trace)
+    s = trace_statistics(small_trace) | trace_io.summary(small_trace)
     assert s["pos_interactions_L"] + s["pos_interactions_F"] == small_trace.s_plus.sum()
     assert s["neg_interactions_L"] + s["neg_interactions_F"] == small_trace.s_minus.sum()
     assert s["n_leaders"] == 3

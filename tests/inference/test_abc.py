@@ -61,7 +61,7 @@ def test_chunked_equals_unchunked(tiny_trace):
     parts = fit(
         to_observations(tiny_trace), Settings(simulations=300, chunk_size=70, min_accepted=20), key
     )
-    np.testing.assert_array_equal(whole.eps_samples, parts.eps_samples)
+    np.testing.assert_array_equal(whole.samples, parts.samples)
     np.testing.assert_array_equal(whole.p_leader, parts.p_leader)
     assert whole.info == parts.info
 
@@ -71,7 +71,7 @@ def test_fewer_accepted_than_the_minimum_keeps_the_closest(tiny_trace):
     post = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(2))
     info = post.info
     assert info["accepted"] == 0 and info["kept_closest"] and info["kept"] == 30
-    assert post.eps_samples.shape == (30, 4)
+    assert post.samples.shape == (30, 4)
     assert info["threshold_used"] >= info["min_distance"] > info["threshold"]
     record = json.loads(json.dumps(summarize(post, tiny_trace)))
     assert record["simulations"] == 200 and record["acceptance_rate"] == 0.0
@@ -101,8 +101,8 @@ def test_recovers_eps_plus_follower_on_an_easy_trace():
     trace = simulate_trace(SimulatorSettings(N=40, T=200, leader_proportion=0.05, eps=eps), 0)
     s = Settings(simulations=3000, threshold_factor=2.0, min_accepted=50, chunk_size=1000)
     post = fit(to_observations(trace), s, jax.random.PRNGKey(1))
-    assert abs(post.eps_mean[0] - 0.05) < 0.1
-    assert post.eps_std[0] < 0.1  # the prior's sd of eps+ is ~0.1
+    assert abs(post.mean[0] - 0.05) < 0.1
+    assert post.std[0] < 0.1  # the prior's sd of eps+ is ~0.1
 
 
 @pytest.mark.parametrize(

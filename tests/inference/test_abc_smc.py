@@ -192,7 +192,7 @@ def test_chunked_equals_unchunked(tiny_trace, simulator):
     whole = fit(to_observations(tiny_trace), s, key)
     parts = fit(to_observations(tiny_trace), Settings(**{**vars(s), "chunk_size": 37}), key)
     assert whole.info["generations"] >= 3
-    np.testing.assert_array_equal(whole.eps_samples, parts.eps_samples)
+    np.testing.assert_array_equal(whole.samples, parts.samples)
     np.testing.assert_array_equal(whole.p_leader, parts.p_leader)
     assert whole.info == parts.info
 
@@ -208,7 +208,7 @@ def test_budget_generations_and_the_record(tiny_trace):
     assert 0.0 <= info["leader_proportion"] <= 0.5  # aligned: followers are the majority
     record = json.loads(json.dumps(summarize(post, tiny_trace)))
     assert record["simulations"] == info["simulations"]
-    assert post.eps_samples.shape == (50, 4)
+    assert post.samples.shape == (50, 4)
 
 
 def test_the_papers_minimum_epsilon_stops_at_the_prior(tiny_trace):
@@ -235,7 +235,7 @@ def test_beats_the_prior_on_a_small_trace():
         to_observations(trace), Settings(simulations=6000, population=500), jax.random.PRNGKey(0)
     )
     assert metrics(post, trace)["rmse_eps"] < 0.8 * prior_rmse
-    assert abs(post.eps_mean[0] - 0.45) < 0.1 and abs(post.eps_mean[2] - 0.55) < 0.1
+    assert abs(post.mean[0] - 0.45) < 0.1 and abs(post.mean[2] - 0.55) < 0.1
 
 
 @pytest.mark.parametrize(

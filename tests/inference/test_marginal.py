@@ -50,8 +50,8 @@ def test_bad_settings_name_the_key(cls, values, message):
 
 def check_recovery(post, trace):
     """Truth within 4 posterior sd (+0.005 for the grid's own spacing) and roles exact."""
-    err = np.abs(post.eps_mean - trace.eps)
-    assert np.all(err <= 4 * post.eps_std + 0.005), (post.eps_mean, post.eps_std, trace.eps)
+    err = np.abs(post.mean - trace.eps)
+    assert np.all(err <= 4 * post.std + 0.005), (post.mean, post.std, trace.eps)
     m = metrics(post, trace)
     assert m["perfect_roles"] and m["brier"] < 0.01
     # 3 of 30 agents lead; pi's posterior given the roles is about Beta(4, 31)
@@ -76,7 +76,7 @@ def test_same_key_same_posterior(small_trace):
             get("svi-marginal").fit(to_observations(small_trace), settings, jax.random.PRNGKey(3))
             for _ in "ab"
         )
-    np.testing.assert_array_equal(a.eps_samples, b.eps_samples)
+    np.testing.assert_array_equal(a.samples, b.samples)
     np.testing.assert_array_equal(a.p_leader, b.p_leader)
 
 

@@ -30,9 +30,9 @@ def test_recovers_eps_and_roles_on_a_small_trace(short_run, small_trace):
     # error of ~100 effective draws), and the posterior must be far narrower than the
     # prior (sd of eps ~0.1), so that the check says something.
     post = short_run
-    err = np.abs(post.eps_mean - small_trace.eps)
-    assert (err < 4 * post.eps_std + 0.01).all(), (post.eps_mean, post.eps_std)
-    assert (post.eps_std < 0.05).all()
+    err = np.abs(post.mean - small_trace.eps)
+    assert (err < 4 * post.std + 0.01).all(), (post.mean, post.std)
+    assert (post.std < 0.05).all()
     np.testing.assert_array_equal(post.roles, small_trace.roles)
 
 
@@ -47,7 +47,7 @@ def test_reports_finite_diagnostics_and_raw_draws(short_run, small_trace):
     assert 0.6 <= info["mean_accept_prob"] <= 1.0
     assert short_run.draws["eps"].shape == (1, 200, 4)
     assert short_run.draws["roles"].shape == (1, 200, small_trace.N)
-    assert short_run.eps_samples.shape == (100, 4)
+    assert short_run.samples.shape == (100, 4)
     json.dumps(summarize(short_run, small_trace))
 
 
@@ -69,7 +69,7 @@ def test_two_vectorized_chains(tiny_trace):
     post = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
     assert post.draws["eps"].shape == (2, 10, 4) and post.info["chains"] == 2
     assert not np.array_equal(post.draws["eps"][0], post.draws["eps"][1])
-    assert post.eps_samples.shape == (20, 4)
+    assert post.samples.shape == (20, 4)
 
 
 def test_tabulated_and_exact_models_have_the_same_density(small_trace):

@@ -15,7 +15,7 @@ from vi_od.models.bcm_roles.model import BCM_ROLES
 def test_majority_of_leaders_flips_roles_and_swaps_eps():
     eps = np.array([[0.1, 0.3, 0.6, 0.9], [0.2, 0.4, 0.7, 0.8]])
     post = make_posterior("m", eps, p_leader=[0.9, 0.8, 0.7, 0.1], model=BCM_ROLES)
-    np.testing.assert_allclose(post.eps_samples, [[0.3, 0.1, 0.9, 0.6], [0.4, 0.2, 0.8, 0.7]])
+    np.testing.assert_allclose(post.samples, [[0.3, 0.1, 0.9, 0.6], [0.4, 0.2, 0.8, 0.7]])
     np.testing.assert_allclose(post.p_leader, [0.1, 0.2, 0.3, 0.9])
     np.testing.assert_array_equal(post.roles, [0, 0, 0, 1])
 
@@ -24,7 +24,7 @@ def test_half_or_fewer_leaders_keeps_labels():
     post = make_posterior(
         "m", np.array([0.1, 0.3, 0.6, 0.9]), p_leader=[0.9, 0.8, 0.1, 0.1], model=BCM_ROLES
     )
-    np.testing.assert_allclose(post.eps_mean, [0.1, 0.3, 0.6, 0.9])
+    np.testing.assert_allclose(post.mean, [0.1, 0.3, 0.6, 0.9])
     np.testing.assert_array_equal(post.roles, [1, 1, 0, 0])
 
 

@@ -130,7 +130,7 @@ def test_flow_is_autoregressive_with_the_right_log_jacobian():
 
 def test_svi_normal_recovers_eps_and_roles(recovery_trace):
     post = fit(recovery_trace, "svi-normal", steps=3000)
-    np.testing.assert_allclose(post.eps_mean, TRUE_EPS, atol=0.05)
+    np.testing.assert_allclose(post.mean, TRUE_EPS, atol=0.05)
     assert metrics(post, recovery_trace)["role_error_rate"] <= 0.1
     assert post.info["steps"] == 3000 and np.isfinite(post.info["final_loss"])
     assert post.draws["eps"].shape == (1, 200, 4)
@@ -140,7 +140,7 @@ def test_svi_normal_recovers_eps_and_roles(recovery_trace):
 @pytest.mark.slow
 def test_svi_nf_recovers_eps_and_roles(recovery_trace):
     post = fit(recovery_trace, "svi-nf", steps=1500)
-    np.testing.assert_allclose(post.eps_mean, TRUE_EPS, atol=0.05)
+    np.testing.assert_allclose(post.mean, TRUE_EPS, atol=0.05)
     assert metrics(post, recovery_trace)["role_error_rate"] <= 0.1
 
 
@@ -158,7 +158,7 @@ def test_same_key_same_result_for_any_chunk_size(recovery_trace):
         )
         for chunk in (250, 250, 600)
     ]
-    np.testing.assert_allclose(runs[0].eps_samples, runs[2].eps_samples, rtol=1e-5)
+    np.testing.assert_allclose(runs[0].samples, runs[2].samples, rtol=1e-5)
     np.testing.assert_allclose(runs[0].p_leader, runs[2].p_leader, rtol=1e-5)
     # one program per chunk length, reused by every chunk (3 chunks of 250 steps, 1 of 600)
     assert svi_method._chunk._cache_size() - before == 2
@@ -206,10 +206,10 @@ def test_label_switch_flips_the_raw_role_draws_too():
     eps = np.tile([0.1, 0.3, 0.6, 0.9], (2, 1))
     roles = np.array([[0.9, 0.8, 0.1], [0.7, 0.9, 0.3]])  # two of three agents leaders
     post = svi_method._posterior("m", BCM_ROLES, eps, roles, np.array([1.0]), 0, 10)
-    np.testing.assert_allclose(post.eps_mean, [0.3, 0.1, 0.9, 0.6])
+    np.testing.assert_allclose(post.mean, [0.3, 0.1, 0.9, 0.6])
     np.testing.assert_allclose(post.p_leader, [0.2, 0.15, 0.8])
     np.testing.assert_allclose(post.draws["roles"][0].mean(axis=0), post.p_leader)
-    np.testing.assert_allclose(post.draws["eps"][0], post.eps_samples)
+    np.testing.assert_allclose(post.draws["eps"][0], post.samples)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def _relaxed_exact(obs):
 
 def _collapsed(data, pi_prior=(1.0, 4.0), pi_fixed=None):
     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
-    eps = numpyro.deterministic("eps", _from_theta(theta))
+    eps = numpyro.deterministic("params", _from_theta(theta))
     if pi_fixed is None:
         pi = numpyro.sample("pi", label_symmetric_beta(*pi_prior))
     else:
@@ -85,6 +85,7 @@ KNOWN_BACKFIRE = Model(
         exact=lambda obs: _relaxed_exact(obs),
         model=_relaxed,
         table_bytes=BCM_ROLES.relaxed.table_bytes,
+        unpack=lambda sites: (_from_theta(sites["theta"][..., :2]), sites["roles"]),
     ),
     collapsed=Collapsed(
         table=BCM_ROLES.collapsed.table,
@@ -96,6 +97,7 @@ KNOWN_BACKFIRE = Model(
         observe=forward.observe,
         counts=lambda key, eps, roles, obs: forward.counts(key, _all_four(eps), roles, obs),
         rule_counts=lambda eps, roles, obs: forward.rule_counts(_all_four(eps), roles, obs),
+        binary=forward.binary,
     ),
 )
 
@@ -129,8 +131,8 @@ def test_every_method_fits_the_model_it_is_handed(known_backfire_trace, method):
     with quiet():
         post = get(method).fit(obs, settings, jax.random.PRNGKey(0), KNOWN_BACKFIRE)
     assert post.param_names == ("eps_plus_F", "eps_plus_L")
-    assert post.eps_samples.shape[1] == 2 and post.p_leader.shape == (obs.N,)
-    assert np.all((post.eps_samples > 0) & (post.eps_samples < 0.5))  # its own prior's range
+    assert post.samples.shape[1] == 2 and post.p_leader.shape == (obs.N,)
+    assert np.all((post.samples > 0) & (post.samples < 0.5))  # its own prior's range
 
 
 @pytest.mark.parametrize("method", EXACT)
@@ -144,10 +146,10 @@ def test_the_exact_methods_recover_the_second_models_parameters(known_backfire_t
         post = get(method).fit(obs, settings, jax.random.PRNGKey(1), KNOWN_BACKFIRE)
         full = get(method).fit(obs, settings, jax.random.PRNGKey(1), BCM_ROLES)
     assert post.param_names == ("eps_plus_F", "eps_plus_L") and full.param_names == EPS_NAMES
-    err = np.abs(post.eps_mean - np.array(TRUE_EPS[:2]))
-    assert np.all(err <= 4 * post.eps_std + 0.01), (post.eps_mean, post.eps_std)
+    err = np.abs(post.mean - np.array(TRUE_EPS[:2]))
+    assert np.all(err <= 4 * post.std + 0.01), (post.mean, post.std)
     truth = dataclasses.replace(obs, eps=None)  # the truth's 4 eps are the other model's
-    role_error = lambda p: metrics(p, truth)["role_error_rate"]
+    role_error = lambda p: metrics(p, truth, KNOWN_BACKFIRE)["role_error_rate"]
     assert role_error(post) <= role_error(full) + 1 / obs.N
 
 
@@ -158,9 +160,10 @@ def test_the_fit_record_names_the_second_models_parameters(known_backfire_trace)
     obs = to_observations(known_backfire_trace)
     with quiet():
         record = fit_observations(obs, "nuts-marginal", settings, 2, KNOWN_BACKFIRE).record
-    assert list(record["eps_mean"]) == ["eps_plus_F", "eps_plus_L"]
-    assert np.shape(record["draws"]["eps"])[1] == 2
-    assert "rmse_eps" not in record["metrics"] and 0 <= record["metrics"]["role_error_rate"] < 1
+    data = record.to_json()
+    assert list(data["mean"]) == ["eps_plus_F", "eps_plus_L"] and data["model"] == KNOWN_BACKFIRE.name
+    assert np.shape(data["draws"]["params"])[1] == 2
+    assert "rmse_eps" not in data["metrics"] and 0 <= data["metrics"]["role_error_rate"] < 1
 
 
 def test_no_method_imports_a_model():
@@ -171,3 +174,44 @@ def test_no_method_imports_a_model():
         imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in imported if m and m.startswith("vi_od.models.")], path.name
+
+
+# Modules outside vi_od/models that still name the paper's model (its figures and its streamed
+# event-log simulator): the debt the seam test keeps visible. Nothing may be added here.
+STILL_NAMING_THE_PAPERS_MODEL = {
+    "reporting/figures.py",  # the paper's Figures 3-6 beside its own runs
+    "reporting/report.py",  # the paper's comparison table
+    "data/eventlog.py",  # truth in a log's metadata is read as the BCM's 4 eps
+    "data/eventlog_writer.py",  # `vi-od simulate --out x.parquet` streams the BCM with roles
+    "cli.py",  # the same streamed simulation
+}
+
+
+def _literals_and_imports(path: Path) -> tuple[set[str], set[str]]:
+    tree = ast.parse(path.read_text())
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                and isinstance(n.value, str)}  # fmt: skip
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    return literals, imported
+
+
+def test_nothing_outside_a_models_package_names_its_parameters_or_imports_it():
+    """Data, config, checks, experiments, reporting and the CLI read names from the model
+    they are handed: none spells a built-in model's parameter names or imports its package."""
+    from vi_od.models import BUILTIN, get_model
+
+    names = {n for m in BUILTIN for n in get_model(m).names if len(n) > 3}  # not bare "eps"
+    root = Path(__file__).parents[2] / "vi_od"
+    offenders = {}
+    for path in sorted(root.rglob("*.py")):
+        where = path.relative_to(root).as_posix()
+        if where.startswith("models/") or where in STILL_NAMING_THE_PAPERS_MODEL:
+            continue
+        literals, imported = _literals_and_imports(path)
+        bad = sorted(literals & names) + sorted(
+            m for m in imported if m.startswith("vi_od.models.") and m != "vi_od.models.pooled"
+        )
+        if bad:
+            offenders[where] = bad
+    assert not offenders, offenders

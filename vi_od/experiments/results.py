@@ -1,9 +1,13 @@
-"""Sweep results: one Parquet file per job under one fixed schema, read back as one DataFrame.
+"""Sweep results: one Parquet file per job, read back as one DataFrame.
 
 Each finished job writes `runs/<job_id>.parquet` through a dot-temp file and `os.replace`, so
-a killed sweep leaves only whole files (readers skip dot files). Every file carries the same
-pyarrow schema: a schema inferred per file would turn an all-null column into type `null`
-and break the dataset when files disagree (DESIGN section 7).
+a killed sweep leaves only whole files (readers skip dot files). Every file carries the
+fixed schema below, typed column by column: a schema inferred per file would turn an
+all-null column into type `null` and break the dataset when files disagree. A model's own
+parameters beyond the BCM's (wide columns: the truth under the parameter's name, est_<name>,
+std_<name>, q05/q25/q75/q95_<name>, rank_<name>, and metrics such as <latent>_right) are
+added to a row's schema with fixed types by name (`column_type`), so a sweep over several
+models lands in one table: each model's columns are null in the other models' rows.
 """
 
 from __future__ import annotations
@@ -17,12 +21,11 @@ import pyarrow.parquet as pq
 from vi_od.atomic import atomic_write
 from vi_od.errors import ViOdError
 
-_EPS = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
-
 SCHEMA = pa.schema(
     [
         ("job_id", pa.string()),
         ("sweep", pa.string()),
+        ("model", pa.string()),  # null in rows written before models were plug-ins: bcm-roles
         ("method", pa.string()),
         ("rep", pa.int64()),
         ("seed", pa.int64()),
@@ -31,9 +34,6 @@ SCHEMA = pa.schema(
         ("E", pa.int64()),
         ("leader_proportion", pa.float64()),
         ("n_leaders", pa.int64()),
-        *[(name, pa.float64()) for name in _EPS],
-        *[(f"est_{name}", pa.float64()) for name in _EPS],
-        *[(f"std_{name}", pa.float64()) for name in _EPS],
         ("rmse_eps", pa.float64()),
         ("role_error_rate", pa.float64()),
         ("perfect_roles", pa.bool_()),
@@ -56,10 +56,8 @@ SCHEMA = pa.schema(
         ("abs_diff_eps_plus", pa.float64()),
         ("abs_diff_eps_minus", pa.float64()),
         ("versions", pa.string()),
-        # issue 13: central 90% and 50% posterior intervals, the truth's rank among n_draws
-        # evenly thinned draws (SBC), and where the truth came from ("prior" for SBC rows)
-        *[(f"q{q}_{name}", pa.float64()) for q in ("05", "25", "75", "95") for name in _EPS],
-        *[(f"rank_{name}", pa.int64()) for name in _EPS],
+        # the truth's rank among n_draws evenly thinned draws (SBC), and where the truth came
+        # from ("prior" for SBC rows); per parameter columns are the model's (row_schema)
         ("n_draws", pa.int64()),
         ("truth", pa.string()),
     ]
@@ -74,14 +72,30 @@ def runs_dir(path: str | os.PathLike) -> Path:
     return path / "runs" if (path / "runs").is_dir() or not path.exists() else path
 
 
+def column_type(name: str, value) -> pa.DataType:
+    """The type of a model's own column: ranks and counts are integers, `*_right` and other
+    flags booleans, text strings, every other value a float."""
+    if name.startswith(("rank_", "n_")):
+        return pa.int64()
+    if isinstance(value, bool) or name.endswith("_right"):
+        return pa.bool_()
+    if isinstance(value, str):
+        return pa.string()
+    return pa.float64()
+
+
+def row_schema(row: dict) -> pa.Schema:
+    """The fixed schema, then the row's own columns by name (sorted, typed by column_type)."""
+    extra = sorted(set(row) - set(COLUMNS))
+    return pa.schema([*SCHEMA, *(pa.field(c, column_type(c, row[c])) for c in extra)])
+
+
 def to_table(row: dict) -> pa.Table:
-    """One row as a table of the fixed schema; missing columns are null, unknown ones an error."""
-    unknown = sorted(set(row) - set(COLUMNS))
-    if unknown:
-        raise ViOdError(f"unknown result column(s) {', '.join(unknown)}")
+    """One row as a table of its schema; missing fixed columns are null."""
     if row.get("status") not in STATUSES:
         raise ViOdError(f"status={row.get('status')} is not allowed: must be one of {STATUSES}")
-    return pa.Table.from_pylist([{name: row.get(name) for name in COLUMNS}], schema=SCHEMA)
+    schema = row_schema(row)
+    return pa.Table.from_pylist([{name: row.get(name) for name in schema.names}], schema=schema)
 
 
 def write_row(directory: str | os.PathLike, row: dict) -> Path:
@@ -109,11 +123,21 @@ def statuses(files: dict[str, Path]) -> dict[str, str]:
     return dict(zip(table["job_id"].to_pylist(), table["status"].to_pylist()))
 
 
-def _dataset(files: list[Path]):
-    """The files as one pyarrow dataset of the fixed schema (read in parallel)."""
+def _dataset(files: list[Path], schema: pa.Schema = SCHEMA):
+    """The files as one pyarrow dataset of `schema` (read in parallel)."""
     import pyarrow.dataset as ds  # not at the top: job processes only write, and start faster
 
-    return ds.dataset([str(p) for p in files], schema=SCHEMA, format="parquet")
+    return ds.dataset([str(p) for p in files], schema=schema, format="parquet")
+
+
+def _unified(files: list[Path]) -> pa.Schema:
+    """The fixed schema and every model column any of the files holds (footers only)."""
+    extra: dict[str, pa.Field] = {}
+    for path in files:
+        for f in pq.read_schema(path):
+            if f.name not in SCHEMA.names and f.name not in extra:
+                extra[f.name] = f.remove_metadata()
+    return pa.schema([*SCHEMA, *(extra[n] for n in sorted(extra))])
 
 
 def load_table(path: str | os.PathLike) -> pa.Table:
@@ -122,7 +146,7 @@ def load_table(path: str | os.PathLike) -> pa.Table:
     files = [path] if path.is_file() else sorted(finished(path).values())
     if not files:
         return SCHEMA.empty_table()
-    return _dataset(files).to_table()
+    return _dataset(files, _unified(files)).to_table()
 
 
 def load(path: str | os.PathLike):
@@ -151,7 +175,7 @@ def read_packed(file: str | os.PathLike) -> pa.Table:
     missing = [name for name in REQUIRED if name not in names]
     if missing:
         raise ViOdError(f"{file} holds no sweep results (no column {', '.join(missing)})")
-    return _dataset([file]).to_table()
+    return _dataset([file], _unified([file])).to_table()
 
 
 def pack(folder: str | os.PathLike, file: str | os.PathLike) -> int:

@@ -4,7 +4,7 @@ The grid is the sweep file's `params` (conf/sweep/<name>.yaml) with the command 
 overrides replacing or adding axes, expanded by Hydra's own override parser (comma lists,
 range(), glob()) and a product. A job's id is a hash of its resolved config (simulator and
 method settings, seed, rep), so re-running a sweep skips finished jobs. Seeds come from
-(seed, N, T, leader_proportion, rep) through numpy's SeedSequence, never from the order in
+(seed, the model's experiment key, rep) through numpy's SeedSequence, never from the order in
 which workers run, and every method of an experiment fits the same cached trace.
 """
 
@@ -43,9 +43,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vi_od.config import CONFIG_MODULE, compose_config, method_settings, simulator_settings
+from vi_od.config import (
+    CONFIG_MODULE,
+    compose_config,
+    method_settings,
+    model_of,
+    simulator_settings,
+)
 from vi_od.errors import ViOdError
 from vi_od.experiments import results, worker
+from vi_od.models import DEFAULT as DEFAULT_MODEL
 
 DEFAULT_TIMEOUT_S = 3 * 3600.0
 BACKENDS = ("loky", "dask")
@@ -59,8 +66,9 @@ class Job:
     exp_id: str
     sweep: str
     method: str
+    model: str  # the model simulated and fitted (vi_od.models.get_model)
     settings: dict  # the method's knobs (conf/method/<name>.yaml minus `name`)
-    simulator: dict  # SimulatorSettings fields
+    simulator: dict  # the model's simulator settings (its Simulation.settings fields)
     sweep_seed: int
     rep: int
     seed: int  # simulates the trace
@@ -96,9 +104,11 @@ def _digest(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def experiment_seeds(seed: int, N: int, T: int, leader_proportion: float, rep: int):
-    """(trace seed, fit seed) of an experiment, from its identity through SeedSequence."""
-    entropy = [seed, N, T, round(leader_proportion * 1_000_000), rep]
+def experiment_seeds(seed: int, key: tuple[int, ...], rep: int):
+    """(trace seed, fit seed) of an experiment, from its identity through SeedSequence: the
+    sweep's seed, the model's experiment key (for the BCM with roles N, T and the leader
+    share in millionths) and the rep."""
+    entropy = [seed, *key, rep]
     trace_seed, fit_seed = np.random.SeedSequence(entropy).generate_state(2)
     return int(trace_seed >> 1), int(fit_seed >> 1)  # < 2**31: any PRNGKey takes it
 
@@ -197,9 +207,9 @@ def _first_line(exc: Exception) -> str:
 
 
 def _group_names() -> frozenset[str]:
-    """Config groups of conf/ (method, simulator, sweep): their overrides need a compose."""
+    """Config groups of conf/ (method, model, sweep): their overrides need a compose."""
     with _hydra_loader() as loader:
-        return frozenset(g for g in ("method", "simulator", "sweep") if loader.get_group_options(g))
+        return frozenset(g for g in ("method", "model", "sweep") if loader.get_group_options(g))
 
 
 class _Composer:
@@ -260,11 +270,10 @@ def _count(key: str, value, minimum: int = 0) -> int:
     return value
 
 
-def _zero_leaders(cfg: DictConfig) -> bool:
-    """True for a cell the paper skips: round(N * leader_proportion) < 1."""
-    N, p = cfg.N, cfg.leader_proportion
-    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (N, p))
-    return numbers and round(N * p) < 1
+def _skipped(cfg: DictConfig) -> bool:
+    """True for a cell the model skips (the BCM with roles: round(N * p) < 1 leaders)."""
+    skip = model_of(cfg).simulation.skip
+    return skip is not None and skip(OmegaConf.to_container(cfg, resolve=True))
 
 
 def _truth(cfg: DictConfig, method: str, knobs: dict) -> dict | None:
@@ -274,17 +283,20 @@ def _truth(cfg: DictConfig, method: str, knobs: dict) -> dict | None:
         return None
     if kind != "prior":
         raise ViOdError(f"sweep.truth={kind} is not allowed: must be grid or prior")
-    from vi_od.checks.sbc import prior_spec
-
-    return prior_spec(method, knobs)
+    model = model_of(cfg)
+    if model.prior_spec is None:
+        raise ViOdError(f"model {model.name} has no prior draws for sweep.truth=prior")
+    return model.prior_spec(method, knobs)
 
 
 def job_of(cfg: DictConfig, sweep: str) -> Job:
     """The validated job of a resolved grid point.
 
     Its id hashes the simulator and method settings, seed and rep; an SBC job's also its
-    prior (only then: the ids of grid sweeps, which resume across sessions, never change).
+    prior, and a model's other than the default its name (only then: the ids of the paper's
+    grid sweeps, which resume across sessions, never change).
     """
+    model = model_of(cfg)
     sim = simulator_settings(cfg)
     method, settings = method_settings(cfg)
     seed, rep = _count("seed", cfg.seed), _count("rep", cfg.rep)
@@ -296,8 +308,10 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
         "seed": seed,
         "rep": rep,
     }
-    trace_seed, fit_seed = experiment_seeds(seed, sim.N, sim.T, sim.leader_proportion, rep)
+    trace_seed, fit_seed = experiment_seeds(seed, model.simulation.experiment_key(sim), rep)
     experiment = {"simulator": simulator, "seed": trace_seed}
+    if model.name != DEFAULT_MODEL:
+        identity["model"] = experiment["model"] = model.name
     truth = _truth(cfg, method.name, knobs)
     if truth is not None:  # methods with one prior share a trace; other priors need their own
         identity["truth"] = experiment["truth"] = truth
@@ -306,6 +320,7 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
         exp_id=_digest(experiment),
         sweep=sweep,
         method=method.name,
+        model=model.name,
         settings=knobs,
         simulator=simulator,
         sweep_seed=seed,
@@ -324,9 +339,10 @@ def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
     skipped: set[str] = set()
     for point in grid_points(grid):
         cfg = composer.config(point)
-        if _zero_leaders(cfg):
-            simulator = OmegaConf.to_container(cfg.simulator, resolve=True)
-            skipped.add(_digest([simulator, cfg.N, cfg.T, cfg.leader_proportion]))
+        if _skipped(cfg):
+            cell = OmegaConf.to_container(cfg, resolve=True)
+            skipped.add(_digest({k: v for k, v in cell.items()
+                                 if k not in ("method", "sweep", "rep", "seed")}))  # fmt: skip
             continue
         job = job_of(cfg, name)
         jobs.setdefault(job.job_id, job)
@@ -442,21 +458,20 @@ def _progress(console: Console | None) -> Iterator[Progress]:
 def _failure_line(job: Job, outcome: dict) -> str:
     """One line for a failed job: where it is in the grid and the last line of its error."""
     sim = job.simulator
-    where = f"{job.method} N={sim['N']} T={sim['T']} p={sim['leader_proportion']} rep={job.rep}"
+    where = " ".join(f"{k}={v}" for k, v in describe(job).items() if k not in ("job_id", "seed"))
     last = (outcome["error"] or "").strip().splitlines()[-1:] or [""]
     color = "yellow" if outcome["status"] == "timeout" else "red"
     return f"[{color}]{outcome['status']}[/] {job.job_id} {where}: {escape(last[0])}"
 
 
 def describe(job: Job) -> dict:
-    """The grid coordinates of a job, for tables."""
+    """The grid coordinates of a job, for tables: its model (when not the default), method,
+    N, T, the leader share of a model with one, rep and seed."""
     sim = job.simulator
-    return {
-        "job_id": job.job_id,
-        "method": job.method,
-        "N": sim["N"],
-        "T": sim["T"],
-        "leader_proportion": sim["leader_proportion"],
-        "rep": job.rep,
-        "seed": job.seed,
-    }
+    out = {"job_id": job.job_id}
+    if job.model != DEFAULT_MODEL:
+        out["model"] = job.model
+    out |= {"method": job.method, "N": sim["N"], "T": sim["T"]}
+    if "leader_proportion" in sim:
+        out["leader_proportion"] = sim["leader_proportion"]
+    return out | {"rep": job.rep, "seed": job.seed}

@@ -127,8 +127,12 @@ def versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
-def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: float) -> dict:
-    """A results row: the job, the trace's truth and statistics, and the posterior's estimates."""
+def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float) -> dict:
+    """A results row: the job, the model's cell columns and the trace's truth and statistics,
+    and the fit's estimates, intervals and metrics (`fit` a FitResult, or None)."""
+    from vi_od.models import get_model
+
+    model = get_model(job["model"])
     sim = job["simulator"]
     settings = {
         "method": {"name": job["method"], **job["settings"]},
@@ -142,63 +146,40 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
     row = {
         "job_id": job["job_id"],
         "sweep": job["sweep"],
+        "model": model.name,
         "method": job["method"],
         "rep": job["rep"],
         "seed": job["seed"],
         "N": sim["N"],
         "T": sim["T"],
-        "E": sim["edges_per_step"],
-        "leader_proportion": sim["leader_proportion"],
-        "n_leaders": round(sim["N"] * sim["leader_proportion"]),
         "wall_time_s": wall,
         "status": status,
         "error": error,
         "settings": json.dumps(settings, sort_keys=True),
         "versions": versions(),
     }
-    if prior is not None:  # SBC: the leaders are drawn, not set by leader_proportion
+    if prior is not None:
         row["truth"] = "prior"
-        row["n_leaders"] = None if trace is None else int(trace.roles.sum())
-    if trace is not None and trace.has_truth:
-        row.update(_trace_columns(trace))
-    if posterior is not None:
+    has_truth = trace is not None and trace.eps is not None and len(trace.eps) == len(model.names)
+    if has_truth:
+        row |= dict(zip(model.names, (float(e) for e in trace.eps)))
+    if model.statistics is not None:
+        row |= model.statistics(sim, trace, prior is not None)
+    if fit is not None:
         from vi_od.checks.sbc import interval_columns
-        from vi_od.inference.posterior import metrics
 
-        estimates = zip(posterior.param_names, posterior.eps_mean, posterior.eps_std)
-        for name, mean, std in estimates:
-            row[f"est_{name}"], row[f"std_{name}"] = float(mean), float(std)
-        truth = trace.eps if trace is not None and trace.has_truth else None
-        row.update(interval_columns(posterior.eps_samples, truth))
-        row.update(metrics(posterior, trace))
+        posterior, record = fit.posterior, fit.record
+        row |= record.row()
+        row |= interval_columns(posterior.samples, model.names, trace.eps if has_truth else None)
+        row |= record.metrics or {}
         info = posterior.info
-        pi = info.get("leader_proportion", float(posterior.p_leader.mean()))
-        row["est_leader_proportion"] = float(pi)
+        if posterior.p_leader is not None:
+            pi = info.get("leader_proportion", float(posterior.p_leader.mean()))
+            row["est_leader_proportion"] = float(pi)
         row["n_steps"] = info.get("steps")
         row["n_samples"] = info.get("samples")
         row["n_simulations"] = info.get("simulations")
     return row
-
-
-def _trace_columns(trace) -> dict:
-    """Truth and the error-analysis statistics of a trace, named as in the results schema."""
-    from vi_od.data.trace import summary
-
-    keep = (
-        "eps_plus_F",
-        "eps_plus_L",
-        "eps_minus_F",
-        "eps_minus_L",
-        "pos_interactions_L",
-        "neg_interactions_L",
-        "pos_interactions_F",
-        "neg_interactions_F",
-        "var_X_final",
-        "abs_diff_eps_plus",
-        "abs_diff_eps_minus",
-    )
-    stats = summary(trace)
-    return {k: stats[k] for k in keep}
 
 
 def trace_path(results_dir: str | os.PathLike, job: dict) -> Path:
@@ -253,21 +234,21 @@ def _start_jax() -> None:
 
 
 def _experiment_trace(job: dict, results_dir: str):
-    """The experiment's trace: read from the cache, or simulated and saved atomically."""
+    """The experiment's trace: read from the cache, or simulated by the job's model and saved
+    atomically."""
     from vi_od.data import trace as trace_io
-    from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
+    from vi_od.models import get_model
 
     path = trace_path(results_dir, job)
     if path.exists():
         return trace_io.load(path)
+    model = get_model(job["model"])
     if job.get("truth") is not None:  # SBC: the truth comes from the method's prior
-        from vi_od.checks.sbc import simulate_from_prior
-
-        trace = simulate_from_prior(job["simulator"], job["truth"], job["seed"])
+        trace = model.sbc(job["simulator"], job["truth"], job["seed"])
         trace_io.save(trace, path)
         return trace
     sim = {k: tuple(v) if isinstance(v, list) else v for k, v in job["simulator"].items()}
-    trace = simulate_trace(SimulatorSettings(**sim).validate(), job["seed"])
+    trace = model.simulation.simulate(model.simulation.settings(**sim).validate(), job["seed"])
     trace_io.save(trace, path)  # concurrent jobs of one experiment write identical files
     return trace
 
@@ -277,11 +258,14 @@ def _fit(job: dict, trace):
     from vi_od.data.trace import to_observations
     from vi_od.inference import get
     from vi_od.inference.fitting import fit_observations
+    from vi_od.models import get_model
     from vi_od.progress import quiet
 
     settings = get(job["method"]).Settings(**job["settings"]).validate()
+    model = get_model(job["model"])
     with quiet():
-        return fit_observations(to_observations(trace), job["method"], settings, job["fit_seed"])
+        return fit_observations(to_observations(trace), job["method"], settings, job["fit_seed"],
+                                model)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     job, results_dir = spec["job"], spec["results_dir"]
     trace = _experiment_trace(job, results_dir)
     fit = _fit(job, trace)
-    row = make_row(job, trace, fit.posterior, "ok", None, fit.record["wall_time_s"])
+    row = make_row(job, trace, fit, "ok", None, fit.record.wall_time_s)
     results.write_row(Path(results_dir) / "runs", row)
 
 

@@ -26,12 +26,15 @@ class Method(NamedTuple):
     name: str
     run: Callable[..., Any]  # (observations, settings, key, model) -> Posterior
     Settings: type
+    needs: str  # the model's view it runs on: relaxed, collapsed or simulator
     # (observations, settings, model) -> None; raises ViOdError when a run would not fit
     limits: Callable[..., None] | None = None
 
     def fit(self, obs, settings, key, model: Model | None = None):
         """The posterior of `model` (default: the paper's BCM with roles) given the data."""
-        return self.run(obs, settings, key, model or default_model())
+        model = model or default_model()
+        model.view(self.needs, self.name)
+        return self.run(obs, settings, key, model)
 
 
 # module names under vi_od.inference, each exposing METHODS: dict[str, Method]
@@ -61,8 +64,10 @@ def check_limits(method: Method, obs, settings, model: Model | None = None) -> N
     A method that cannot run at the data's size says so with its estimate instead of
     running out of memory or for hours (issue 12).
     """
+    model = model or default_model()
+    model.view(method.needs, method.name)
     if method.limits is not None:
-        method.limits(obs, settings, model or default_model())
+        method.limits(obs, settings, model)
 
 
 def get(name: str) -> Method:

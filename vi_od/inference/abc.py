@@ -59,23 +59,24 @@ class Settings:
         return self
 
 
-def prior_draw(key, N: int, model: Model):
-    """(params (P,), roles (N,) int32, outcome key) of one simulation, from its own key."""
+def prior_draw(key, m: int, model: Model):
+    """(params (P,), m binary latents int32, outcome key) of one simulation, from its own key:
+    theta ~ N(0, 1) through the model's transform, each binary latent Bernoulli(1/2)."""
     k_theta, k_roles, k_out = jax.random.split(key, 3)
     eps = model.from_theta(jax.random.normal(k_theta, (model.n_params,)))
-    roles = jax.random.bernoulli(k_roles, 0.5, (N,)).astype(jnp.int32)
+    roles = jax.random.bernoulli(k_roles, 0.5, (m,)).astype(jnp.int32)
     return eps, roles, k_out
 
 
-def summary_distance(s_plus, s_minus, obs) -> jax.Array:
-    """L2 distance between a simulation's per-step counts and the observed ones."""
-    diff = jnp.stack([s_plus, s_minus], axis=1) - obs.summary  # integers: exact 0 if equal
+def summary_distance(counts, obs) -> jax.Array:
+    """L2 distance between a simulation's per-step counts (K arrays) and the observed ones."""
+    diff = jnp.stack(counts, axis=1) - obs.summary  # integers: exact 0 if equal
     return jnp.sqrt(jnp.sum(diff * diff).astype(jnp.float32))
 
 
 def distance(eps, roles, out_key, obs, model: Model) -> jax.Array:
     """L2 distance between the summaries of one simulation and of the observed trace."""
-    return summary_distance(*model.simulator.counts(out_key, eps, roles, obs), obs)
+    return summary_distance(model.simulator.counts(out_key, eps, roles, obs), obs)
 
 
 @partial(jax.jit, static_argnums=4)
@@ -89,7 +90,7 @@ def distances(eps, roles, out_keys, obs, model: Model):
 @partial(jax.jit, static_argnums=2)
 def simulate_chunk(keys, obs, model: Model):
     """Prior draws and their distances for a batch of simulation keys."""
-    draw = partial(prior_draw, N=obs.X0.shape[0], model=model)
+    draw = partial(prior_draw, m=model.simulator.binary(obs), model=model)
     eps, roles, out_keys = jax.vmap(draw)(keys)
     return eps, roles.astype(jnp.int8), distances(eps, roles, out_keys, obs, model)
 
@@ -146,12 +147,16 @@ def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
         "min_distance": float(dist.min()),
     }
     eps, roles = eps[keep], roles[keep]
+    if not model.has_agents:  # the binary latents are the model's global ones
+        params = np.concatenate([eps, roles.astype(eps.dtype)], axis=1)
+        return make_posterior("abc", params, None, info=info, draws={"params": params[None]},
+                              model=model)  # fmt: skip
     if settings.align_labels:
         eps, roles = align_draws(eps, roles, model.swap)
     p = roles.astype(np.float64)
-    draws = {"eps": eps[None], "roles": roles[None]}  # one "chain" of kept draws
+    draws = {"params": eps[None], "roles": roles[None]}  # one "chain" of kept draws
     p_leader, p_std = p.mean(axis=0), p.std(axis=0)
     return make_posterior("abc", eps, p_leader, p_std, info=info, draws=draws, model=model)
 
 
-METHODS = {"abc": Method("abc", fit, Settings)}
+METHODS = {"abc": Method("abc", fit, Settings, "simulator")}

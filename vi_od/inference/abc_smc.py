@@ -325,12 +325,12 @@ def systematic_resample(key, weights: np.ndarray, n: int) -> np.ndarray:
 
 def _distance_stochastic(model: Model, key, theta, roles, obs):
     params = model.from_theta(theta[: model.n_params])
-    return summary_distance(*model.simulator.counts(key, params, roles, obs), obs)
+    return summary_distance(model.simulator.counts(key, params, roles, obs), obs)
 
 
 def _distance_deterministic(model: Model, key, theta, roles, obs):
     params = model.from_theta(theta[: model.n_params])
-    return summary_distance(*model.simulator.rule_counts(params, roles, obs), obs)
+    return summary_distance(model.simulator.rule_counts(params, roles, obs), obs)
 
 
 def _sample_prior_bernoulli(P: int, key, obs):
@@ -341,8 +341,8 @@ def _log_prior_bernoulli(theta: np.ndarray) -> np.ndarray:
     return -0.5 * np.sum(theta**2, axis=1)
 
 
-def _logits_bernoulli(theta, obs):
-    return jnp.zeros(obs.X0.shape[0])
+def _logits_bernoulli(model: Model, theta, obs):
+    return jnp.zeros(model.simulator.binary(obs))
 
 
 def _sample_prior_share(P: int, key, obs):
@@ -357,8 +357,8 @@ def _log_prior_share(theta: np.ndarray) -> np.ndarray:
     return -0.5 * np.sum(theta[:, :-1] ** 2, axis=1) + log_expit(share) + log_expit(-share)
 
 
-def _logits_share(theta, obs):
-    return jnp.full(obs.X0.shape[0], theta[-1])
+def _logits_share(model: Model, theta, obs):
+    return jnp.full(model.simulator.binary(obs), theta[-1])
 
 
 _DISTANCES = {"stochastic": _distance_stochastic, "deterministic": _distance_deterministic}
@@ -378,7 +378,7 @@ def model_problem(model: Model, role_prior: str, simulator: str) -> Problem:
     """
     sample, log_prior, logits = _PRIORS[role_prior]
     distance = partial(_DISTANCES[simulator], model)
-    return Problem(partial(sample, model.n_params), log_prior, logits, distance)
+    return Problem(partial(sample, model.n_params), log_prior, partial(logits, model), distance)
 
 
 def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
@@ -404,11 +404,26 @@ def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
         )
     pop = result.population
     eps = np.asarray(model.from_theta(jnp.asarray(pop.theta[:, : model.n_params])), np.float64)
+    pick = systematic_resample(k_pick, pop.weights, pop.weights.size)
+    info = _info(result, min_epsilon, pop)
+    if not model.has_agents:  # the binary latents are the model's global ones
+        params = np.concatenate([eps, pop.z.astype(np.float64)], axis=1)[pick]
+        return make_posterior("abc-smc", params, None, info=info, draws={"params": params[None]},
+                              model=model)  # fmt: skip
     flip = pop.z.sum(axis=1) > data.N / 2
     eps, roles = align_draws(eps, pop.z, model.swap)
     p_leader = pop.weights @ roles.astype(np.float64)
-    pick = systematic_resample(k_pick, pop.weights, pop.weights.size)
-    info: dict[str, Any] = {
+    if settings.role_prior == "share":
+        share = 1.0 / (1.0 + np.exp(-pop.theta[:, -1]))
+        info["leader_proportion"] = float(pop.weights @ np.where(flip, 1 - share, share))
+    draws = {"params": eps[pick][None], "roles": roles[pick][None]}
+    std = np.sqrt(p_leader * (1 - p_leader))
+    return make_posterior("abc-smc", eps[pick], p_leader, std, info=info, draws=draws, model=model)
+
+
+def _info(result: SMCResult, min_epsilon: float, pop: Population) -> dict[str, Any]:
+    """The fit record's account of the generations."""
+    return {
         "simulations": result.simulations,
         "generations": len(result.generations),
         "stopped": result.stopped,
@@ -423,12 +438,6 @@ def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
         if result.dropped is None
         else {k: v for k, v in result.dropped._asdict().items() if k != "ess"},
     }
-    if settings.role_prior == "share":
-        share = 1.0 / (1.0 + np.exp(-pop.theta[:, -1]))
-        info["leader_proportion"] = float(pop.weights @ np.where(flip, 1 - share, share))
-    draws = {"eps": eps[pick][None], "roles": roles[pick][None]}
-    std = np.sqrt(p_leader * (1 - p_leader))
-    return make_posterior("abc-smc", eps[pick], p_leader, std, info=info, draws=draws, model=model)
 
 
-METHODS = {"abc-smc": Method("abc-smc", fit, Settings)}
+METHODS = {"abc-smc": Method("abc-smc", fit, Settings, "simulator")}

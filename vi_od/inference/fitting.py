@@ -20,8 +20,9 @@ from vi_od.atomic import atomic_write
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
-from vi_od.inference.posterior import Posterior, summarize
-from vi_od.models import Model
+from vi_od.inference.posterior import Posterior
+from vi_od.inference.record import FitRecord
+from vi_od.models import Model, default_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,7 @@ class FitResult(NamedTuple):
     """The posterior of a fit and its record (method, settings, seed, time, estimates)."""
 
     posterior: Posterior
-    record: dict
+    record: FitRecord
 
 
 def fit_observations(
@@ -41,35 +42,30 @@ def fit_observations(
 
     `model`: the model to fit (default: the paper's BCM with roles, vi_od.models).
     """
+    model = model or default_model()
     method = get(method_name)
     start = time.perf_counter()
     posterior = method.fit(obs, settings, jax.random.PRNGKey(seed), model)
     wall = time.perf_counter() - start
-    record = {
-        "method": method_name,
-        "settings": _json_ready(dataclasses.asdict(settings)),
-        "seed": seed,
-        "wall_time_s": wall,
-        **summarize(posterior, obs),
-        "agent_ids": _json_ready(list(obs.agent_ids)),  # aligned with roles and p_leader
-    }
+    record = FitRecord.of(posterior, obs, model, method=method_name, seed=seed, wall_time_s=wall,
+                          settings=_json_ready(dataclasses.asdict(settings)))  # fmt: skip
     return FitResult(posterior, record)
 
 
 def agents_table(posterior: Posterior, obs: Observations) -> pd.DataFrame:
-    """One row per agent, keyed by the user's ids: P(leader), its std, role, received."""
+    """One row per agent, keyed by the user's ids: P(leader), its std and role where the
+    model has a latent per agent, and the interactions each received."""
     import pandas as pd
 
-    std = posterior.p_leader_std
-    return pd.DataFrame(
-        {
-            "agent": obs.agent_ids,
+    columns = {"agent": obs.agent_ids}
+    if posterior.p_leader is not None:
+        std = posterior.p_leader_std
+        columns |= {
             "p_leader": posterior.p_leader,
             "p_leader_std": np.full(obs.N, np.nan) if std is None else std,
             "role": np.where(posterior.roles == 1, "leader", "follower"),
-            "interactions_received": obs.received(),
         }
-    )
+    return pd.DataFrame(columns | {"interactions_received": obs.received()})
 
 
 AGENT_TABLE_SUFFIXES = (".csv", ".parquet")
@@ -112,8 +108,8 @@ def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) ->
     if not posterior.draws:
         raise ViOdError(f"method {posterior.method} keeps no posterior draws to write")
     draws = {name: np.asarray(a) for name, a in posterior.draws.items()}
-    dims = {"eps": ["eps_name"], "roles": ["agent"]}
-    coords = {"eps_name": list(posterior.param_names)}
+    dims = {"params": ["param"], "roles": ["agent"]}
+    coords = {"param": list(posterior.param_names)}
     if "roles" in draws:
         n = draws["roles"].shape[-1]
         coords["agent"] = np.arange(n) if agent_ids is None else _json_ready(list(agent_ids))
@@ -126,7 +122,9 @@ def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) ->
     return atomic_write(path, idata.to_netcdf)
 
 
-def write_json(record: dict, path: str | os.PathLike) -> Path:
-    """Write a fit record as JSON, atomically (temp file + rename)."""
+def write_json(record: dict | FitRecord, path: str | os.PathLike) -> Path:
+    """Write a fit record (or any JSON-ready dict) as JSON, atomically (temp file + rename)."""
+    if isinstance(record, FitRecord):
+        record = record.to_json()
     text = json.dumps(record, indent=2, allow_nan=True)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -205,9 +205,15 @@ def block_neural_arn(input_dim: int, hidden_factors, residual: str | None = None
 
 
 class FastAutoBNAFNormal(AutoBNAFNormal):
-    """AutoBNAFNormal (same flows, permutations, gating and parameters) on the fast layer."""
+    """AutoBNAFNormal (same flows, permutations, gating and parameters) on the fast layer.
+
+    The packed layer pairs blocks: a posterior of odd dimension (a model with no latent per
+    agent, e.g. one or three parameters) takes numpyro's own layer.
+    """
 
     def _get_posterior(self):
+        if self.latent_dim % 2:
+            return super()._get_posterior()
         flows = []
         for i in range(self.num_flows):
             if i > 0:

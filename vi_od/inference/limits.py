@@ -50,7 +50,8 @@ def svi_normal_limits(obs: Observations, settings, model: Model) -> None:
                  settings.steps * settings.restarts * step)  # fmt: skip
 
 
-def flow_parameters(N: int, num_flows: int, hidden_factors, n_params: int = 4) -> int:
+def flow_parameters(N: int, num_flows: int, hidden_factors, n_params: int = 4, agents: bool = True,
+                    discrete: int = 0) -> int:  # fmt: skip
     """Parameters of svi-nf's flow on the relaxed model's 2N + P latent dimensions (P = 4
     model parameters for the BCM with roles).
 
@@ -58,7 +59,7 @@ def flow_parameters(N: int, num_flows: int, hidden_factors, n_params: int = 4) -
     block triangle, d/2 (d + 1) a b, plus weight scales and biases, 2 d b; one gate per
     gated flow. It grows as N^2: 80 (2N + 4)^2 with the paper's two flows of [8, 8].
     """
-    d = 2 * N + n_params
+    d = 2 * N * agents + n_params + 2 * discrete  # theta and relaxed values of each latent
     factors = [1, *hidden_factors, 1]
     layers = sum(d // 2 * (d + 1) * a * b + 2 * d * b for a, b in zip(factors, factors[1:]))
     return num_flows * layers + num_flows - 1
@@ -66,7 +67,8 @@ def flow_parameters(N: int, num_flows: int, hidden_factors, n_params: int = 4) -
 
 def svi_nf_limits(obs: Observations, settings, model: Model) -> None:
     """svi-nf: parameters, their gradients and Adam's two moments (and slack), 24 bytes each."""
-    n = flow_parameters(obs.N, settings.num_flows, settings.hidden_factors, model.n_params)
+    n = flow_parameters(obs.N, settings.num_flows, settings.hidden_factors, model.n_params,
+                        model.has_agents, len(model.discrete_names))  # fmt: skip
     what = _what(f"svi-nf with {n:.3g} flow parameters", obs)
     need = relaxed_table_bytes(obs, model) + 24 * n
     require_memory(what, need, "svi-normal or svi-marginal scale to it")

@@ -170,23 +170,31 @@ def _prior_median(settings, model: Model):
     (init_to_median): drawing from the Beta would compile a gamma sampler, seconds for nothing.
     """
     values = {"theta": jnp.zeros(model.n_params)}
-    if settings.pi_fixed is None:
+    if model.has_agents and settings.pi_fixed is None:
         values["pi"] = jnp.asarray(betaincinv(*settings.pi_prior, 0.5), jnp.float32)
     return init_to_value(values=values)
 
 
-def _posterior(method: str, model: Model, eps, pi, data, info: dict) -> Posterior:
-    """Relabel draws (chain, draw, ...), average role posteriors, apply the majority rule."""
-    chains, draws = pi.shape
-    P = model.n_params
+def _posterior(method: str, model: Model, params, pi, data, info: dict, key) -> Posterior:
+    """Relabel draws (chain, draw, ...), average role posteriors, apply the majority rule;
+    draw the global discrete latents given each draw's parameters."""
+    chains, draws, P = params.shape
+    params = np.asarray(params, np.float64)
+    if model.collapsed.complete is not None:  # the summed-out global latents, drawn back
+        flat = model.collapsed.complete(key, jnp.asarray(params.reshape(-1, P)), data)
+        params = np.asarray(flat, np.float64).reshape(chains, draws, -1)
+    if not model.has_agents:
+        post = make_posterior(method, params.reshape(-1, params.shape[-1]), None, info=info,
+                              model=model)  # fmt: skip
+        return dataclasses.replace(post, draws={"params": params})
     info = {**info, "relabelled": float(np.mean(pi > 0.5))}
-    eps, pi = relabel(eps, pi, model.swap)
-    p_leader, p_std = role_posterior(model, eps.reshape(-1, P), pi.reshape(-1), data)
-    post = make_posterior(method, eps.reshape(-1, P), p_leader, p_std, info, model=model)
+    params, pi = relabel(params, pi, model.swap)
+    p_leader, p_std = role_posterior(model, params.reshape(-1, P), pi.reshape(-1), data)
+    post = make_posterior(method, params.reshape(-1, P), p_leader, p_std, info, model=model)
     if label_switched(p_leader):  # make_posterior flipped the labels
         pi = 1 - pi
     info = {**post.info, "leader_proportion": float(pi.mean())}
-    draws_out = {"eps": post.eps_samples.reshape(chains, draws, P), "pi": pi}
+    draws_out = {"params": post.samples.reshape(chains, draws, P), "pi": pi}
     return dataclasses.replace(post, info=info, draws=draws_out)
 
 
@@ -229,20 +237,23 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array, model: M
     z = jax.tree.map(lambda x: x[:, settings.warmup :], z)
     constrain = jax.jit(lambda z, data: jax.vmap(jax.vmap(kernel.postprocess_fn((data,), {})))(z))
     sites = jax.device_get(constrain(z, data))
-    pi = np.broadcast_to(np.asarray(sites["pi"]), (settings.chains, settings.samples))
+    pi = _pi(sites, settings, model, (settings.chains, settings.samples))
     info = {"warmup": settings.warmup, "samples": settings.samples, "chains": settings.chains,
             "divergences": int(diverging[:, settings.warmup :].sum()),
             "leapfrog_steps_warmup": float(steps[:, : settings.warmup].mean()),
             "leapfrog_steps": float(steps[:, settings.warmup :].mean())}  # fmt: skip
-    post = _posterior("nuts-marginal", model, np.asarray(sites["eps"]), pi, data, info)
+    k_complete = jax.random.fold_in(key, settings.chains)
+    post = _posterior("nuts-marginal", model, np.asarray(sites["params"]), pi, data, info,
+                      k_complete)  # fmt: skip
     diagnostics = _diagnostics(post.draws, model.param_names)
     return dataclasses.replace(post, info={**post.info, **diagnostics})
 
 
 def _diagnostics(draws: dict, names: tuple[str, ...]) -> dict:
-    """Split r_hat and ESS per parameter, on the relabelled draws (pi only if learned)."""
-    named = {name: draws["eps"][..., i] for i, name in enumerate(names)}
-    if np.ptp(draws["pi"]) > 0:
+    """Split r_hat and ESS per continuous parameter, on the relabelled draws (pi only if
+    learned)."""
+    named = {name: draws["params"][..., i] for i, name in enumerate(names)}
+    if "pi" in draws and np.ptp(draws["pi"]) > 0:
         named["pi"] = draws["pi"]
     return {
         "r_hat": {k: float(split_gelman_rubin(v)) for k, v in named.items()},
@@ -314,13 +325,21 @@ def fit_svi(obs: Observations, settings: SviSettings, key: jax.Array, model: Mod
                                     stop_if_not_finite)  # fmt: skip
     losses = np.concatenate([np.asarray(loss) for loss in losses])
     sites = _svi_sample(settings, model, key_sample, state, data)
-    eps = np.asarray(sites["eps"])[None]
-    pi = np.broadcast_to(np.asarray(sites.get("pi", settings.pi_fixed)), (1, settings.num_samples))
+    params = np.asarray(sites["params"])[None]
+    pi = _pi(sites, settings, model, (1, settings.num_samples))
     info = {"steps": settings.steps, "final_loss": float(losses[-min(100, losses.size) :].mean())}
-    return _posterior("svi-marginal", model, eps, pi, data, info)
+    k_complete = jax.random.fold_in(key_sample, 1)
+    return _posterior("svi-marginal", model, params, pi, data, info, k_complete)
+
+
+def _pi(sites: dict, settings, model: Model, shape: tuple[int, int]) -> np.ndarray | None:
+    """The leader share of every draw (learned or fixed); None without a latent per agent."""
+    if not model.has_agents:
+        return None
+    return np.broadcast_to(np.asarray(sites.get("pi", settings.pi_fixed)), shape)
 
 
 METHODS = {
-    "nuts-marginal": Method("nuts-marginal", fit_nuts, NutsSettings),
-    "svi-marginal": Method("svi-marginal", fit_svi, SviSettings),
+    "nuts-marginal": Method("nuts-marginal", fit_nuts, NutsSettings, "collapsed"),
+    "svi-marginal": Method("svi-marginal", fit_svi, SviSettings, "collapsed"),
 }

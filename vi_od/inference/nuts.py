@@ -102,11 +102,12 @@ def make_kernel(model: Callable, settings: Settings) -> NUTS:
     )
 
 
-def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool):
+def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool, unpack: Callable):
     """A jitted `run(state, n) -> (state, record)` doing n <= CHUNK NUTS iterations.
 
-    The record holds eps, roles and the sampler's per-iteration statistics with a leading
-    axis of CHUNK; only the first n rows are filled. One compile serves every chunk.
+    The record holds the parameters, the per-agent latents (if the model has them) and the
+    sampler's per-iteration statistics with a leading axis of CHUNK; only the first n rows
+    are filled. One compile serves every chunk.
     """
     sample = kernel.sample  # numpyro vmaps it itself when init gets a batch of keys
     constrain = kernel.postprocess_fn(model_args, {})
@@ -114,10 +115,10 @@ def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool):
         constrain = jax.vmap(constrain)
 
     def record(state):
-        values = constrain(state.z)
+        params, roles = unpack(constrain(state.z))
         return {
-            "eps": values["eps"],
-            "roles": values["roles"],
+            "params": params,
+            **({} if roles is None else {"roles": roles}),
             "diverging": state.diverging,
             "num_steps": state.num_steps,
             "accept_prob": state.accept_prob,
@@ -140,13 +141,13 @@ def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool):
     return lambda state, n: jitted(state, n, model_args)
 
 
-def run_chains(model, model_args: tuple, settings: Settings, keys, advance) -> dict:
+def run_chains(model, model_args: tuple, settings: Settings, keys, advance, unpack) -> dict:
     """Warmup + sampling of one batch of chains (keys (C, 2), vectorized) or of one chain."""
     kernel = make_kernel(model, settings)
     vectorized = not is_prng_key(keys)
     n_chains = keys.shape[0] if vectorized else 1
     state = kernel.init(keys, settings.warmup, model_args=model_args)
-    run = _chunk_runner(kernel, model_args, vectorized)
+    run = _chunk_runner(kernel, model_args, vectorized, unpack)
     records, divergences = [], 0
 
     def after(start, n, rec):
@@ -204,15 +205,17 @@ def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
     total = (settings.warmup + settings.samples) * settings.chains
     with task("NUTS", total=total, unit="iterations") as advance:
         if settings.chain_method == "vectorized" and settings.chains > 1:
-            out = run_chains(relaxed, model_args, settings, keys, advance)
+            out = run_chains(relaxed, model_args, settings, keys, advance, model.relaxed.unpack)
         else:
-            parts = [run_chains(relaxed, model_args, settings, k, advance) for k in keys]
+            parts = [run_chains(relaxed, model_args, settings, k, advance, model.relaxed.unpack)
+                     for k in keys]  # fmt: skip
             out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    eps, roles = align_chains(out["eps"], out["roles"], model.swap)
-    pooled = np.arange(eps.shape[0] * eps.shape[1])
+    params = out["params"]
+    if model.has_agents:
+        params, roles = align_chains(params, out["roles"], model.swap)
+    pooled = np.arange(params.shape[0] * params.shape[1])
     idx = pooled[thin(pooled.size, settings.num_samples)]
-    eps_s = eps.reshape(-1, model.n_params)[idx]
-    roles_s = roles.reshape(-1, roles.shape[-1])[idx]
+    params_s = params.reshape(-1, len(model.names))[idx]
     info = {
         "warmup": settings.warmup,
         "samples": settings.samples,
@@ -220,14 +223,18 @@ def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
         "num_samples": settings.num_samples,
         "likelihood": settings.likelihood,
         "divergences": int(out["diverging"].sum()),
-        **diagnostics(eps, model.param_names),
+        **diagnostics(params, model.names),
         "step_size": float(out["step_size"][:, -1].mean()),
         "mean_leapfrog_steps": float(out["num_steps"].mean()),
         "mean_accept_prob": float(out["accept_prob"].mean()),
     }
-    draws = {"eps": eps, "roles": roles}
+    if not model.has_agents:
+        return make_posterior("nuts", params_s, None, info=info, draws={"params": params},
+                              model=model)  # fmt: skip
+    roles_s = roles.reshape(-1, roles.shape[-1])[idx]
+    draws = {"params": params, "roles": roles}
     p_leader, p_std = roles_s.mean(axis=0), roles_s.std(axis=0)
-    return make_posterior("nuts", eps_s, p_leader, p_std, info=info, draws=draws, model=model)
+    return make_posterior("nuts", params_s, p_leader, p_std, info=info, draws=draws, model=model)
 
 
-METHODS = {"nuts": Method("nuts", fit, Settings)}
+METHODS = {"nuts": Method("nuts", fit, Settings, "relaxed")}

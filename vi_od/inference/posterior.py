@@ -1,7 +1,9 @@
-"""Posterior: what every method returns, the paper's label-switching rule and the metrics.
+"""Posterior: what every method returns, the label-switching rule and the metrics.
 
-Metrics (DESIGN section 5): rmse_eps over the 4 eps of the posterior mean, role error rate,
-perfect role recovery, leaders' recall, and the calibration of P(leader) (Brier, ECE).
+Metrics: rmse_eps, the RMSE of the posterior mean over the model's scored parameters (for
+the BCM with roles the paper's 4 eps); `<name>_right` for each global discrete latent; with
+a binary latent per agent, the paper's role error rate, perfect recovery, leaders' recall
+and the calibration of P(leader) (Brier, ECE).
 """
 
 from __future__ import annotations
@@ -16,32 +18,33 @@ from vi_od.models import Model
 
 @dataclass(frozen=True, eq=False)
 class Posterior:
-    """Posterior samples of the model's parameters (S, P), named by `param_names` (for the
-    BCM with roles, eps as [F+, L+, F-, L-]), and P(leader) per agent."""
+    """Posterior samples of the model's parameters (S, P), named by `param_names` (the
+    continuous ones, then the global discrete latents), and, for a model with a binary
+    latent per agent, each agent's P(latent = 1) ("leader" in the BCM with roles)."""
 
     method: str
     param_names: tuple[str, ...]
-    eps_samples: np.ndarray
-    p_leader: np.ndarray
+    samples: np.ndarray
+    p_leader: np.ndarray | None = None
     p_leader_std: np.ndarray | None = None
     info: dict = field(default_factory=dict)  # JSON-ready: steps, final_loss, diagnostics, ...
     draws: dict | None = None  # raw draws {name: (chain, draw, ...)} for ArviZ, not serialized
 
     @property
-    def roles(self) -> np.ndarray:
-        """Estimated roles: P(leader) rounded (1 = leader)."""
-        return (self.p_leader > 0.5).astype(np.int8)
+    def roles(self) -> np.ndarray | None:
+        """Estimated per-agent latents: P(leader) rounded (1 = leader); None without them."""
+        return None if self.p_leader is None else (self.p_leader > 0.5).astype(np.int8)
 
     @property
-    def eps_mean(self) -> np.ndarray:
-        return self.eps_samples.mean(axis=0)
+    def mean(self) -> np.ndarray:
+        return self.samples.mean(axis=0)
 
     @property
-    def eps_std(self) -> np.ndarray:
-        return self.eps_samples.std(axis=0)
+    def std(self) -> np.ndarray:
+        return self.samples.std(axis=0)
 
-    def eps_quantile(self, q: float) -> np.ndarray:
-        return np.quantile(self.eps_samples, q, axis=0)
+    def quantile(self, q: float) -> np.ndarray:
+        return np.quantile(self.samples, q, axis=0)
 
 
 def label_switched(p_leader) -> bool:
@@ -69,17 +72,19 @@ def align_draws(
 
 
 def make_posterior(
-    method: str, eps_samples, p_leader, p_leader_std=None, info=None, draws=None, *, model: Model
+    method: str, samples, p_leader, p_leader_std=None, info=None, draws=None, *, model: Model
 ) -> Posterior:
-    """Build a Posterior and apply the paper's rule: more than half leaders => swap labels."""
-    eps_samples = np.asarray(eps_samples, np.float64).reshape(-1, model.n_params)
+    """Build a Posterior; with a latent per agent apply the paper's rule: more than half
+    leaders => swap labels."""
+    samples = np.asarray(samples, np.float64).reshape(-1, len(model.names))
+    if not model.has_agents:
+        return Posterior(method, model.names, samples, None, None, dict(info or {}), draws)
     p_leader = np.asarray(p_leader, np.float64)
     if label_switched(p_leader):
-        eps_samples = eps_samples[:, list(model.swap)]
+        samples = samples[:, list(model.swap)]
         p_leader = 1.0 - p_leader
     std = None if p_leader_std is None else np.asarray(p_leader_std, np.float64)
-    info = dict(info or {})
-    return Posterior(method, model.param_names, eps_samples, p_leader, std, info, draws)
+    return Posterior(method, model.names, samples, p_leader, std, dict(info or {}), draws)
 
 
 def rmse_eps(eps_estimate, eps_true) -> float:
@@ -105,16 +110,22 @@ def expected_calibration_error(p_leader, roles_true, bins: int = 10) -> float:
     return float(total / p.size)
 
 
-def metrics(posterior: Posterior, truth: Observations) -> dict:
-    """Accuracy of a posterior against the truth the data carry (roles; eps when known)."""
+def metrics(posterior: Posterior, truth: Observations, model: Model) -> dict:
+    """Accuracy of a posterior against the truth the data carry: the model's parameters when
+    they are its own (same count), each global discrete latent, and the per-agent latents."""
+    out = {}
+    if truth.eps is not None and len(truth.eps) == len(model.names):
+        scored = model.scored_index()
+        out["rmse_eps"] = rmse_eps(posterior.mean[scored], np.asarray(truth.eps)[scored])
+        for i, name in enumerate(model.names[model.n_params :], start=model.n_params):
+            out[f"{name}_right"] = bool(round(posterior.mean[i]) == round(float(truth.eps[i])))
+    if truth.roles is None or posterior.p_leader is None:
+        return out
     roles_true = truth.roles.astype(int)
     wrong = posterior.roles != roles_true
     n_leaders = roles_true.sum()
     found = (posterior.roles == 1) & (roles_true == 1)
-    # true parameters of another model (another count) are not comparable: roles only
-    comparable = truth.eps is not None and len(truth.eps) == len(posterior.param_names)
-    eps = {"rmse_eps": rmse_eps(posterior.eps_mean, truth.eps)} if comparable else {}
-    return eps | {
+    return out | {
         "role_error_rate": float(wrong.mean()),
         "perfect_roles": bool(not wrong.any()),
         "leaders_recall": float(found.sum() / n_leaders) if n_leaders else float("nan"),
@@ -123,34 +134,12 @@ def metrics(posterior: Posterior, truth: Observations) -> dict:
     }
 
 
-RECORD_DRAWS = 1000  # eps draws the fit record keeps (evenly thinned): what `vi-od check` reads
+RECORD_DRAWS = 1000  # draws the fit record keeps (evenly thinned): what `vi-od check` reads
 
 
-def record_draws(eps_samples: np.ndarray, most: int = RECORD_DRAWS) -> dict:
-    """The record's `draws` block: {"eps": S x 4 posterior draws, S <= most, 6 decimals}."""
-    if eps_samples.shape[0] > most:
-        keep = np.round(np.linspace(0, eps_samples.shape[0] - 1, most)).astype(int)
-        eps_samples = eps_samples[keep]
-    return {"eps": np.round(eps_samples, 6).tolist()}
-
-
-def summarize(posterior: Posterior, obs: Observations) -> dict:
-    """The JSON-ready record of a fit (fit output and sweep rows build on it)."""
-    named = lambda a: {n: float(x) for n, x in zip(posterior.param_names, a)}
-    out = {
-        "method": posterior.method,
-        "eps_mean": named(posterior.eps_mean),
-        "eps_std": named(posterior.eps_std),
-        "eps_q05": named(posterior.eps_quantile(0.05)),
-        "eps_q95": named(posterior.eps_quantile(0.95)),
-        "p_leader": [float(p) for p in posterior.p_leader],
-        "roles": [int(r) for r in posterior.roles],
-        "n_leaders_found": int(posterior.roles.sum()),
-        **posterior.info,
-    }
-    if posterior.p_leader_std is not None:
-        out["p_leader_std"] = [float(s) for s in posterior.p_leader_std]
-    if obs.roles is not None:  # known roles (e.g. `vi-od fit --truth`) are scored without eps
-        out["metrics"] = metrics(posterior, obs)
-    out["draws"] = record_draws(posterior.eps_samples)
-    return out
+def thin_draws(samples: np.ndarray, most: int = RECORD_DRAWS) -> np.ndarray:
+    """At most `most` posterior draws (S, P), evenly thinned, 6 decimals."""
+    if samples.shape[0] > most:
+        keep = np.round(np.linspace(0, samples.shape[0] - 1, most)).astype(int)
+        samples = samples[keep]
+    return np.round(samples, 6)

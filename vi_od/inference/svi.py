@@ -173,7 +173,8 @@ def _chunk(guide: Guide, model: Model, length: int, states, data, temperatures, 
 
 @partial(jax.jit, static_argnums=(0, 1, 2), compiler_options=RUN_ONCE)
 def _draw(guide: Guide, model: Model, num_samples: int, key, state, data, temperature):
-    """Guide samples of the parameters (S, P) and of the relaxed roles (S, N) at one state.
+    """Guide samples of the parameters (S, P) and of the relaxed per-agent latents (S, N, or
+    None for a model without them) at one state.
 
     One sample at a time (lax.map): a batch of flow samples would hold S copies of every
     layer's per-block intermediates.
@@ -182,7 +183,7 @@ def _draw(guide: Guide, model: Model, num_samples: int, key, state, data, temper
     params = svi.get_params(state)
     draw = lambda k: svi.guide.sample_posterior(k, params, data, temperature)
     latent = jax.lax.map(draw, jax.random.split(key, num_samples))
-    return model.from_theta(latent["theta"][:, : model.n_params]), latent["roles"]
+    return model.relaxed.unpack(latent)
 
 
 class Run(NamedTuple):
@@ -269,15 +270,13 @@ def fit(
     best = int(np.argmin(final))
     state = jax.tree.map(lambda x: x[best], run.states)
     temperature = jnp.float32(settings.temperature)
-    eps, roles = _draw(guide, model, settings.num_samples, k_draw, state, data, temperature)
-    return _posterior(name, model, np.asarray(eps), np.asarray(roles), final, best, settings.steps)
+    params, roles = _draw(guide, model, settings.num_samples, k_draw, state, data, temperature)
+    roles = None if roles is None else np.asarray(roles)
+    return _posterior(name, model, np.asarray(params), roles, final, best, settings.steps)
 
 
-def _posterior(name, model: Model, eps, roles, final, best, steps) -> Posterior:
+def _posterior(name, model: Model, params, roles, final, best, steps) -> Posterior:
     """Estimates as in the paper; raw draws (1 chain) follow the same label switch."""
-    p_leader = roles.mean(axis=0)
-    if label_switched(p_leader):
-        roles = 1.0 - roles
     info = {
         "steps": steps,
         "final_loss": float(final[best]),
@@ -285,12 +284,18 @@ def _posterior(name, model: Model, eps, roles, final, best, steps) -> Posterior:
         "best_restart": best,
         "restart_final_losses": [float(x) if np.isfinite(x) else None for x in final],
     }
-    post = make_posterior(name, eps, p_leader, roles.std(axis=0), info, model=model)
-    draws = {"eps": post.eps_samples[None], "roles": roles[None]}
+    if roles is None:
+        post = make_posterior(name, params, None, info=info, model=model)
+        return dataclasses.replace(post, draws={"params": post.samples[None]})
+    p_leader = roles.mean(axis=0)
+    if label_switched(p_leader):
+        roles = 1.0 - roles
+    post = make_posterior(name, params, p_leader, roles.std(axis=0), info, model=model)
+    draws = {"params": post.samples[None], "roles": roles[None]}
     return dataclasses.replace(post, draws=draws)
 
 
 METHODS = {
-    "svi-normal": Method("svi-normal", partial(fit, name="svi-normal"), NormalSettings),
-    "svi-nf": Method("svi-nf", partial(fit, name="svi-nf"), FlowSettings),
+    "svi-normal": Method("svi-normal", partial(fit, name="svi-normal"), NormalSettings, "relaxed"),
+    "svi-nf": Method("svi-nf", partial(fit, name="svi-nf"), FlowSettings, "relaxed"),
 }

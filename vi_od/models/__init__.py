@@ -1,77 +1,163 @@
-"""Opinion-dynamics models: each a package owning its parameters, priors, simulator and likelihood.
+"""Opinion-dynamics models as plug-ins: each a package exposing one `Model` record.
 
-`bcm_roles` is the bounded-confidence model with backfire and two roles (the paper's). A
-model reaches the inference methods as one `Model` record of its pieces, handed to them
-(`Method.fit(..., model=)`); no method imports a model. A second model with continuous
-parameters and a binary role per agent is a new package here exposing its own `Model`.
+A model owns everything about itself: its parameter names and prior transform, its discrete
+latents (a binary one per agent, global ones), its likelihood views, its simulator and
+simulator settings (conf/model/<name>.yaml), the extra checks of its truth, its predictive
+replicate and its prior draws. The layers above (data readers, methods, fit record, sweeps,
+report, CLI) take the record they are handed and never import a model package.
+
+Models are found by name (`get_model`): the built-in ones in `BUILTIN`, or any
+`package.module:ATTRIBUTE` path to a `Model` outside vi_od (a lab's own model).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from vi_od.errors import ViOdError
 
 
 @dataclass(frozen=True)
 class Relaxed:
-    """The likelihood with every role relaxed to (0, 1) (Gumbel-Softmax): svi-normal,
-    svi-nf, nuts. Its numpyro model samples "theta" (P + N unconstrained values: the
-    parameters, then the role logits) and "roles" (N,), and records the parameters as "eps"."""
+    """The likelihood with the discrete latents relaxed to (0, 1) (Gumbel-Softmax): svi-normal,
+    svi-nf, nuts. Its numpyro model takes (data, temperature) and samples "theta" (the P
+    continuous parameters first, then the relaxed latents' logits); `unpack` turns a dict of
+    its sites (with any leading sample axes) into (parameters (..., P + D), per-agent latent
+    (..., N) or None), D the model's global discrete latents."""
 
-    table: Callable  # (obs) -> the data the model reads, tabulated per agent (O(N) per step)
+    table: Callable  # (obs) -> the data the model reads, tabulated where it can be
     exact: Callable  # (obs) -> (model over (arrays, temperature), arrays): every interaction
     model: Callable  # numpyro model (data, temperature)
     table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
+    unpack: Callable  # (sites dict) -> (parameters, per-agent latent or None)
 
 
 @dataclass(frozen=True)
 class Collapsed:
-    """The likelihood with the roles summed out per agent: nuts-marginal, svi-marginal.
-    Its numpyro model samples "theta" (P,) and the leader share "pi" (unless fixed), and
-    records the parameters as "eps" and "pi"."""
+    """The likelihood with every discrete latent summed out exactly: nuts-marginal,
+    svi-marginal. Its numpyro model takes (data, pi_prior, pi_fixed), samples "theta" (P,)
+    (and the per-agent latent's share "pi", for a model with one) and records the continuous
+    parameters as "params". `complete` draws the global discrete latents given each sample's
+    parameters, (key, params (S, P), data) -> (S, P + D)."""
 
-    table: Callable  # (obs) -> the data the model reads (per-agent, O(N) per step)
+    table: Callable  # (obs) -> the data the model reads (O(N) or O(1) per step)
     model: Callable  # numpyro model (data, pi_prior, pi_fixed)
-    leader_probability: Callable  # (params, pi, data) -> (N,) P(leader | params, pi, data)
     table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
+    leader_probability: Callable | None = None  # (params, pi, data) -> (N,) P(latent = 1)
+    complete: Callable | None = None  # global discrete latents drawn given the parameters
 
 
 @dataclass(frozen=True)
 class Simulator:
     """Forward simulation of what was observed, for the likelihood-free methods (abc,
-    abc-smc). `observe` gives a pytree with at least X0 (N,) and summary (steps, 2): the
-    positive and negative interactions per step; the counts functions give the same two
-    per-step counts for a simulation."""
+    abc-smc). `observe` gives a pytree with at least `summary` (steps, K): K outcome counts
+    per step; `binary` the number of binary latents a simulation draws (N for a per-agent
+    latent, 1 for a global switch, 0 for none); the counts functions give a simulation's K
+    per-step counts from continuous parameters (P,) and binary latents (binary,)."""
 
     observe: Callable  # (obs) -> observed pytree
-    counts: Callable  # (key, params, roles, observed) -> (s+ (steps,), s- (steps,))
-    rule_counts: Callable  # (params, roles, observed) -> the same, by the deterministic rules
+    counts: Callable  # (key, params, z, observed) -> K arrays (steps,)
+    rule_counts: Callable  # (params, z, observed) -> the same, by the deterministic rules
+    binary: Callable  # (observed) -> number of binary latents
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """How `vi-od simulate` and the sweep make data of this model (conf/model/<name>.yaml).
+
+    `settings` is a frozen dataclass with `validate()`; `from_config(cfg)` builds it from a
+    composed config; `simulate(settings, seed)` returns a Trace with its truth;
+    `experiment_key(settings)` the numbers that seed a sweep's experiment."""
+
+    settings: type
+    from_config: Callable  # (composed DictConfig) -> settings
+    simulate: Callable  # (settings, seed) -> Trace
+    experiment_key: Callable  # (settings) -> tuple of numbers (part of the experiment seed)
+    skip: Callable | None = None  # (settings) -> reason a grid cell is skipped, or None
 
 
 @dataclass(frozen=True)
 class Model:
-    """A model as the methods see it: P named parameters with the prior N(0, 1)^P pushed
-    through `from_theta`, a binary role per agent, and its three likelihood views.
+    """A model as every layer sees it.
 
-    Frozen and hashable (its fields are names and functions), so compiled programs can
-    take it as a static argument: one compile per model and data shape.
+    Parameters: P continuous ones (`param_names`), prior N(0, 1)^P pushed through
+    `from_theta`, then D global discrete latents (`discrete_names`), reported beside them as
+    numbers. Latent per agent: a binary one (the BCM's leader role) when `swap` is set, the
+    parameters' order once its two labels swap (the label symmetry). Frozen and hashable
+    (names, tuples and functions), so compiled programs take it as a static argument.
     """
 
     name: str
     param_names: tuple[str, ...]
-    swap: tuple[int, ...]  # the parameters' order once leaders and followers swap labels
     from_theta: Callable  # (..., P) unconstrained -> (..., P) parameters
-    relaxed: Relaxed
-    collapsed: Collapsed
-    simulator: Simulator
+    relaxed: Relaxed | None = None
+    collapsed: Collapsed | None = None
+    simulator: Simulator | None = None
+    swap: tuple[int, ...] | None = None  # None: no latent per agent
+    discrete_names: tuple[str, ...] = ()
+    scored: tuple[str, ...] = ()  # parameters of the headline error (rmse_eps); () = all continuous
+    simulation: Simulation | None = None
+    check_truth: Callable | None = None  # (params truth (P + D,), where) -> None or ViOdError
+    statistics: Callable | None = None  # (trace) -> dict of numbers for the results row
+    sbc: Callable | None = None  # (simulator dict, prior spec, seed) -> Trace of a prior draw
+    prior_spec: Callable | None = None  # (method name, method settings) -> JSON-ready prior
+    ppc: Callable | None = None  # (obs, record, draws, seed, alpha) -> check result
 
     @property
     def n_params(self) -> int:
+        """Continuous parameters: the length of theta."""
         return len(self.param_names)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every reported parameter: the continuous ones, then the global discrete latents."""
+        return self.param_names + self.discrete_names
+
+    @property
+    def has_agents(self) -> bool:
+        """Whether the model has a binary latent per agent (P(latent = 1) is reported)."""
+        return self.swap is not None
+
+    def scored_index(self) -> list[int]:
+        """Positions in `names` of the parameters the headline RMSE scores."""
+        scored = self.scored or self.param_names
+        return [self.names.index(n) for n in scored]
+
+    def view(self, kind: str, method: str):
+        """The likelihood view a method needs, or a one-line refusal before any work."""
+        found = getattr(self, kind)
+        if found is None:
+            wanted = {"relaxed": "a relaxed likelihood", "collapsed": "an exact likelihood",
+                      "simulator": "a forward simulator"}[kind]  # fmt: skip
+            raise ViOdError(f"method {method} needs {wanted}, which model {self.name} lacks")
+        return found
+
+
+BUILTIN = {
+    "bcm-roles": "vi_od.models.bcm_roles.model:BCM_ROLES",
+    "deffuant": "vi_od.models.deffuant:DEFFUANT",
+    "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
+}
+DEFAULT = "bcm-roles"
+
+
+def get_model(name: str) -> Model:
+    """The model called `name` (a built-in one, or `package.module:ATTRIBUTE`)."""
+    path = BUILTIN.get(name, name)
+    module, _, attribute = path.partition(":")
+    if not attribute:
+        raise ViOdError(f"unknown model '{name}' (available: {', '.join(BUILTIN)})")
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ViOdError(f"model '{name}': cannot import {path} ({exc})") from None
+    if not isinstance(found, Model):
+        raise ViOdError(f"model '{name}': {path} is not a vi_od.models.Model")
+    return found
 
 
 def default_model() -> Model:
     """The model vi-od fits unless told otherwise: the paper's BCM with roles."""
-    from vi_od.models.bcm_roles.model import BCM_ROLES
-
-    return BCM_ROLES
+    return get_model(DEFAULT)

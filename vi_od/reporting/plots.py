@@ -64,7 +64,7 @@ EPS_LABELS = ("eps+ follower", "eps+ leader", "eps- follower", "eps- leader")
 
 def _eps_posterior(ax, posterior, obs: Observations, i: int) -> None:
     """Histogram of one eps's samples, its 90% interval shaded, the truth dashed."""
-    samples = posterior.eps_samples[:, i]
+    samples = posterior.samples[:, i]
     color = ROLE_COLORS[i % 2]
     ax.hist(samples, bins=30, density=True, alpha=0.6, color=color)
     ax.axvspan(*np.quantile(samples, [0.05, 0.95]), color=color, alpha=0.12, lw=0)

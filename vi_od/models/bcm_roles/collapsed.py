@@ -231,7 +231,7 @@ def collapsed_pgabm(
 ) -> None:
     """theta ~ N(0, 1)^4 (eps as in the paper), pi ~ label-symmetric Beta(a, b) unless fixed."""
     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([4]).to_event(1))
-    eps = numpyro.deterministic("eps", eps_from_theta(theta))
+    eps = numpyro.deterministic("params", eps_from_theta(theta))
     if pi_fixed is None:
         pi = numpyro.sample("pi", label_symmetric_beta(*pi_prior))
     else:

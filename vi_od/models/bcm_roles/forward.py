@@ -166,3 +166,8 @@ def counts(key, eps, roles, obs: Observed):
 def rule_counts(eps, roles, obs: Observed):
     """Per-step (s+, s-) counts under the paper's ABC rules (no randomness)."""
     return deterministic_counts(obs.X0, obs.u, obs.v, roles, _dynamics(eps, obs), obs.mask)
+
+
+def binary(obs: Observed) -> int:
+    """A simulation draws one binary latent per agent: its role."""
+    return obs.X0.shape[0]

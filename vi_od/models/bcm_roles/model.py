@@ -1,12 +1,21 @@
-"""The BCM with roles as one `Model` record: what the inference methods are handed."""
+"""The BCM with roles as one `Model` record: what every other layer is handed."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from vi_od.data.observations import Observations
-from vi_od.models import Collapsed, Model, Relaxed, Simulator
-from vi_od.models.bcm_roles import EPS_NAMES, SWAP_ROLES, eps_from_theta, forward
+from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
+from vi_od.models.bcm_roles import (
+    EPS_NAMES,
+    SWAP_ROLES,
+    eps_from_theta,
+    forward,
+    ppc,
+    sbc,
+    simulate,
+    validate_eps,
+)
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
 from vi_od.models.bcm_roles.relaxed import (
     Interactions,
@@ -45,6 +54,30 @@ def _relaxed_exact(obs: Observations):
     return model, (data.abs_diff, data.receiver, data.s_plus, data.s_minus)
 
 
+def _unpack(sites: dict):
+    """eps from the first four thetas, and every agent's relaxed role."""
+    return eps_from_theta(sites["theta"][..., :4]), sites["roles"]
+
+
+def _check_truth(eps, where: str) -> None:
+    validate_eps([float(e) for e in eps], where)
+
+
+def _statistics(settings: dict, trace, prior: bool) -> dict:
+    """The results row's columns of this model: the cell (E, leader share, leaders) and the
+    paper's error-analysis features of the trace."""
+    out = {
+        "E": settings["edges_per_step"],
+        "leader_proportion": settings["leader_proportion"],
+        "n_leaders": round(settings["N"] * settings["leader_proportion"]),
+    }
+    if prior:  # SBC: the leaders are drawn, not set by leader_proportion
+        out["n_leaders"] = None if trace is None else int(trace.roles.sum())
+    if trace is not None and trace.has_truth:
+        out |= simulate.trace_statistics(trace)
+    return out
+
+
 BCM_ROLES = Model(
     name="bcm-roles",
     param_names=EPS_NAMES,
@@ -55,6 +88,7 @@ BCM_ROLES = Model(
         exact=_relaxed_exact,
         model=relaxed_pgabm,
         table_bytes=_relaxed_table_bytes,
+        unpack=_unpack,
     ),
     collapsed=Collapsed(
         table=tabulate,
@@ -63,6 +97,21 @@ BCM_ROLES = Model(
         table_bytes=_table_bytes,
     ),
     simulator=Simulator(
-        observe=forward.observe, counts=forward.counts, rule_counts=forward.rule_counts
+        observe=forward.observe,
+        counts=forward.counts,
+        rule_counts=forward.rule_counts,
+        binary=forward.binary,
     ),
+    simulation=Simulation(
+        settings=simulate.SimulatorSettings,
+        from_config=simulate.settings_from_config,
+        simulate=simulate.simulate_trace,
+        experiment_key=lambda s: (s.N, s.T, round(s.leader_proportion * 1_000_000)),
+        skip=simulate.zero_leaders,
+    ),
+    check_truth=_check_truth,
+    statistics=_statistics,
+    sbc=sbc.simulate_from_prior,
+    prior_spec=sbc.prior_spec,
+    ppc=ppc,
 )

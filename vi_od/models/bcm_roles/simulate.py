@@ -19,8 +19,9 @@ import numpy as np
 from vi_od import __version__
 from vi_od.data.observations import Observations, from_columns
 from vi_od.data.trace import Trace
+from vi_od.errors import ViOdError, as_number
 from vi_od.errors import require as _require
-from vi_od.models.bcm_roles import EPS_MINUS_GRID, EPS_PLUS_GRID, validate_eps
+from vi_od.models.bcm_roles import EPS_MINUS_GRID, EPS_NAMES, EPS_PLUS_GRID, validate_eps
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,48 @@ class SimulatorSettings:
         if self.eps is not None:
             validate_eps(self.eps, "simulator.eps")
         return self
+
+
+def settings_from_config(values: dict) -> SimulatorSettings:
+    """The validated simulator settings of a composed config (plain dict): N, T,
+    leader_proportion and the `simulator` node of conf/model/bcm-roles.yaml."""
+    sim = dict(values["simulator"])
+    eps = sim.pop("eps", None)
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "leader_proportion": as_number(float, "leader_proportion", values["leader_proportion"]),
+        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
+        "mu_plus": tuple(as_number(float, "simulator.mu_plus", m) for m in sim.pop("mu_plus")),
+        "mu_minus": tuple(as_number(float, "simulator.mu_minus", m) for m in sim.pop("mu_minus")),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
+    }
+    if sim:
+        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+    return SimulatorSettings(**fields).validate()
+
+
+def zero_leaders(values: dict) -> bool:
+    """A grid cell the paper skips: round(N * leader_proportion) < 1 (config values)."""
+    N, p = values.get("N"), values.get("leader_proportion")
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (N, p))
+    return numbers and round(N * p) < 1
+
+
+def trace_statistics(t: Trace) -> dict:
+    """The paper's error-analysis features of a trace with its truth (results row columns)."""
+    leader_receiver = t.roles[t.v] == 1
+    return {
+        **dict(zip(EPS_NAMES, (float(e) for e in t.eps))),
+        "pos_interactions_L": int(t.s_plus[leader_receiver].sum()),
+        "neg_interactions_L": int(t.s_minus[leader_receiver].sum()),
+        "pos_interactions_F": int(t.s_plus[~leader_receiver].sum()),
+        "neg_interactions_F": int(t.s_minus[~leader_receiver].sum()),
+        "var_X_final": float(np.var(t.X[-1])),
+        "abs_diff_eps_plus": float(abs(t.eps[0] - t.eps[1])),
+        "abs_diff_eps_minus": float(abs(t.eps[3] - t.eps[2])),
+    }
 
 
 class Dynamics(NamedTuple):

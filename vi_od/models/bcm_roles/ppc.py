@@ -67,20 +67,26 @@ class Draws(NamedTuple):
     leader_share: float  # estimated share of leaders (pi)
 
 
-def draws_from_record(record: dict, N: int, most: int = DRAWS) -> Draws:
-    """The fit record's eps draws (at most `most`, evenly thinned), P(leader), leader share."""
-    eps = np.asarray((record.get("draws") or {}).get("eps", []), np.float32)
-    if eps.ndim != 2 or eps.shape[1:] != (4,) or eps.shape[0] < 2:
+def draws_from_record(record, obs: Observations, most: int = DRAWS) -> Draws:
+    """The fit record's draws (at most `most`, evenly thinned), P(leader), leader share.
+
+    The record (vi_od.inference.record.FitRecord) must be a fit of the BCM with roles to
+    these data: the same agents, by id where it names them.
+    """
+    eps = np.asarray(record.draws, np.float32)
+    if eps.shape[1] != 4:
+        raise ViOdError(f"the fit is of {eps.shape[1]} parameters, not the BCM's 4 eps")
+    if record.p_leader is None:
+        raise ViOdError("the fit record has no P(leader) per agent: fit again with vi-od fit --out")
+    p_leader = np.asarray(record.p_leader, np.float32)
+    if p_leader.shape != (obs.N,):
         raise ViOdError(
-            "the fit record has no posterior draws ('draws': {'eps': S x 4}); "
-            "fit again with this version of vi-od fit --out"
+            f"the fit is of {p_leader.size} agents but the data have {obs.N}: not a fit of these data"
         )
-    p_leader = np.clip(np.asarray(record.get("p_leader", []), np.float32), 0.0, 1.0)
-    if p_leader.shape != (N,):
-        raise ViOdError(
-            f"the fit is of {p_leader.size} agents but the data have {N}: not a fit of these data"
-        )
-    share = float(record.get("leader_proportion", p_leader.mean()))  # pi of marginal methods
+    ids = record.agent_ids
+    if ids is not None and [str(a) for a in ids] != [str(a) for a in obs.agent_ids]:
+        raise ViOdError("the fit's agent ids differ from the data's: not a fit of these data")
+    share = float(record.info.get("leader_proportion", p_leader.mean()))  # marginal methods' pi
     if eps.shape[0] > most:
         eps = eps[np.round(np.linspace(0, eps.shape[0] - 1, most)).astype(int)]
     return Draws(eps, p_leader, share)

@@ -1,0 +1,70 @@
+"""BCM-U (backfire or not): the replays, b summed out exactly, and recovery of eps and b."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vi_od.data.trace import to_observations
+from vi_od.errors import ViOdError
+from vi_od.inference import get
+from vi_od.inference.fitting import fit_observations
+from vi_od.models import get_model
+from vi_od.models.bcm_backfire import (
+    Settings,
+    _exact_log_likelihoods,
+    _log_likelihoods,
+    replayed,
+    simulate_trace,
+    tabulate,
+)
+from vi_od.progress import quiet
+
+MODEL = get_model("bcm-backfire")
+
+
+def _trace(backfire: int, seed: int = 2, **kw):
+    settings = Settings(N=100, T=512, backfire=backfire, mu_plus=0.05, mu_minus=0.09, **kw)
+    return simulate_trace(settings.validate(), seed)
+
+
+@pytest.mark.parametrize("backfire", [0, 1])
+def test_the_replay_under_the_true_b_is_the_trace_and_the_other_is_not(backfire):
+    t = _trace(backfire)
+    obs = to_observations(t)
+    r = replayed(obs)
+    assert np.array_equal(np.asarray(r.abs_diff[backfire]), obs.abs_diff)
+    assert np.abs(np.asarray(r.abs_diff[1 - backfire]) - obs.abs_diff).max() > 0.01
+
+
+def test_the_tables_match_the_exact_sums_of_both_replays():
+    obs = to_observations(_trace(1))
+    tables, r = tabulate(obs), replayed(obs)
+    for eps in ([0.1, 0.6], [0.33, 0.81], [0.45, 0.95]):
+        eps = jnp.asarray(eps)
+        table, exact = _log_likelihoods(eps, tables), _exact_log_likelihoods(eps, r)
+        np.testing.assert_allclose(np.asarray(table), np.asarray(exact), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backfire", [0, 1])
+@pytest.mark.parametrize("method", ["nuts-marginal", "svi-marginal"])
+def test_the_exact_methods_recover_eps_and_b(backfire, method):
+    """b right, and eps within 4 posterior sds (+0.005 for the table and the guide)."""
+    t = _trace(backfire, seed=5 + backfire)
+    with quiet():
+        fit = fit_observations(to_observations(t), method, get(method).Settings(), 1, MODEL)
+    post, names = fit.posterior, fit.record.param_names
+    assert names == ("eps_plus", "eps_minus", "backfire")
+    assert fit.record.metrics["backfire_right"], post.mean
+    err = np.abs(post.mean[:2] - t.eps[:2])
+    assert np.all(err <= 4 * post.std[:2] + 0.005), (post.mean, post.std, t.eps)
+    assert set(np.unique(post.samples[:, 2])) <= {0.0, 1.0}  # b drawn back, not averaged
+
+
+def test_an_event_log_without_its_steps_is_refused_in_one_line():
+    obs = dataclasses.replace(to_observations(_trace(0)), trace=None)
+    with pytest.raises(ViOdError, match="replays the opinions from X\\[0\\]"):
+        get("nuts-marginal").fit(obs, get("nuts-marginal").Settings(), jax.random.PRNGKey(0),
+                                 MODEL)  # fmt: skip

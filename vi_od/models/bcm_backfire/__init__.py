@@ -1,0 +1,390 @@
+"""BCM-U, backfire or not: one eps+ and one eps- for everyone, and a global switch b.
+
+The journal version's update-rule variant (shared/reference/variants/README.md). Each step
+draws E pairs (u, v), u != v; s+ ~ Bernoulli(sigmoid(rho (eps+ - |d|))), s- ~
+Bernoulli(sigmoid(-rho (eps- - |d|))) (or the hard rules |d| < eps+, |d| > eps- with
+`simulator.deterministic`, the journal's generator); then x_v += mu+ s+ d - b mu- s- d, d =
+x_u - x_v, updates of one step summed per receiver, clipped to [0, 1]. Unknowns: eps+, eps-
+and b in {0, 1}; mu+ and mu- are known.
+
+Observed, as in the journal: the first opinions X[0] and the interactions (u, v, s+, s-),
+not the later opinions. The opinions are replayed from X[0] under each b; with mu known the
+two replays do not depend on eps, so they are computed once per log, after which each b is
+a pooled BCM likelihood tabulated once (`vi_od.models.pooled`): l_b(eps+, eps-). The exact
+view sums b out, log p(s | eps) = logsumexp_b(log 1/2 + l_b), and draws b back from
+P(b = 1 | eps, s) = sigmoid(l_1 - l_0); the relaxed view relaxes b (RelaxedBernoulli, as the
+journal) and mixes the two log-likelihoods, (1 - b) l_0 + b l_1, exact at b in {0, 1}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from vi_od import __version__
+from vi_od.data.observations import Observations
+from vi_od.data.trace import Trace
+from vi_od.errors import ViOdError, as_number, require
+from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
+from vi_od.models.bcm_roles.simulate import draw_pairs
+from vi_od.models.pooled import (
+    as_pair,
+    exact_minus,
+    exact_plus,
+    minus_part,
+    plus_part,
+    pooled_bytes,
+    pooled_table,
+)
+
+NAMES = ("eps_plus", "eps_minus")
+LATENT = "backfire"  # b
+EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
+EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
+MU_GRID = tuple(round(0.01 + 0.02 * k, 2) for k in range(10))  # 0.01 .. 0.19
+
+
+def eps_from_theta(theta):
+    """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
+    return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/model/bcm-backfire.yaml. Unset values are drawn per experiment from the seed, as
+    the journal's design draws them: eps from its grids, mu+ and mu- from 0.01..0.19, b fair."""
+
+    N: int
+    T: int
+    edges_per_step: int = 10
+    mu_plus: float | None = None
+    mu_minus: float | None = None
+    backfire: int | None = None
+    eps: tuple[float, float] | None = None
+    rho: float = 32.0
+    deterministic: bool = False
+
+    def validate(self) -> Settings:
+        require(self.N >= 2, "N", self.N, "an integer >= 2")
+        require(self.T >= 2, "T", self.T, "an integer >= 2")
+        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        for key in ("mu_plus", "mu_minus"):
+            mu = getattr(self, key)
+            require(mu is None or 0 <= mu <= 0.5, f"simulator.{key}", mu, "null or in [0, 0.5]")
+        require(self.backfire in (None, 0, 1), "simulator.backfire", self.backfire, "null, 0 or 1")
+        if self.eps is not None:
+            _check_eps(self.eps, "simulator.eps")
+        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        require(isinstance(self.deterministic, bool), "simulator.deterministic",
+                self.deterministic, "true or false")  # fmt: skip
+        return self
+
+
+def _check_eps(eps, where: str) -> None:
+    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
+    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5] and eps- in [0.5, 1]")
+
+
+def settings_from_config(values: dict) -> Settings:
+    """The validated settings of a composed config (plain dict)."""
+    sim = dict(values["simulator"])
+    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
+        kind, f"simulator.{key}", sim[key])  # fmt: skip
+    eps = sim.pop("eps", None)
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "edges_per_step": number("edges_per_step", int),
+        "mu_plus": number("mu_plus"),
+        "mu_minus": number("mu_minus"),
+        "backfire": number("backfire", int),
+        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
+        "rho": number("rho"),
+        "deterministic": sim.get("deterministic"),
+    }
+    unknown = set(sim) - set(fields) - {"eps"}
+    if unknown:
+        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
+    return Settings(**fields).validate()
+
+
+class Truth(NamedTuple):
+    eps: tuple[float, float]
+    backfire: int
+    mu_plus: float
+    mu_minus: float
+
+
+def draw_design(settings: Settings, seed: int) -> Truth:
+    """The experiment's unset values, drawn from the journal's design by the seed."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBF]))
+    eps = (float(rng.choice(EPS_PLUS_GRID)), float(rng.choice(EPS_MINUS_GRID)))
+    mu_plus, mu_minus = (float(rng.choice(MU_GRID)) for _ in range(2))
+    backfire = int(rng.integers(2))
+    return Truth(
+        eps=settings.eps or eps,
+        backfire=backfire if settings.backfire is None else settings.backfire,
+        mu_plus=mu_plus if settings.mu_plus is None else settings.mu_plus,
+        mu_minus=mu_minus if settings.mu_minus is None else settings.mu_minus,
+    )
+
+
+def _update(X, u, v, s_plus, s_minus, mu_plus, mu_minus, backfire):
+    """Every update of one step, summed per receiver; opinions clipped to [0, 1]."""
+    d = X[u] - X[v]
+    delta = (mu_plus * s_plus - backfire * mu_minus * s_minus) * d
+    return jnp.clip(X.at[v].add(delta), 0.0, 1.0), d
+
+
+def _outcomes(key, d, eps, rho, deterministic: bool):
+    """s+ and s- of one step's interactions at distances d."""
+    if deterministic:
+        return jnp.abs(d) < eps[0], jnp.abs(d) > eps[1]
+    k_plus, k_minus = jax.random.split(key)
+    s_plus = jax.random.bernoulli(k_plus, jax.nn.sigmoid(rho * (eps[0] - jnp.abs(d))))
+    s_minus = jax.random.bernoulli(k_minus, jax.nn.sigmoid(-rho * (eps[1] - jnp.abs(d))))
+    return s_plus, s_minus
+
+
+def _run(key, X0, u, v, eps, mu_plus, mu_minus, backfire, rho, deterministic: bool):
+    """(X after each step, s+, s-) of the dynamics on given pairs."""
+    keys = jax.random.split(key, u.shape[0])
+
+    def step(X, inputs):
+        k, u_t, v_t = inputs
+        s_plus, s_minus = _outcomes(k, X[u_t] - X[v_t], eps, rho, deterministic)
+        X_next, _ = _update(X, u_t, v_t, s_plus, s_minus, mu_plus, mu_minus, backfire)
+        return X_next, (X_next, s_plus, s_minus)
+
+    return jax.lax.scan(step, X0, (keys, u, v))[1]
+
+
+@partial(jax.jit, static_argnames=("N", "T", "E", "deterministic"))
+def _simulate(key, eps, mu_plus, mu_minus, backfire, rho, *, N, T, E, deterministic):
+    k_x0, k_pairs, k_out = jax.random.split(key, 3)
+    X0 = jax.random.uniform(k_x0, (N,), jnp.float32)
+    u, v = draw_pairs(k_pairs, T - 1, N, E)
+    X, s_plus, s_minus = _run(k_out, X0, u, v, eps, mu_plus, mu_minus, backfire, rho,
+                              deterministic)  # fmt: skip
+    return jnp.concatenate([X0[None], X]), u, v, s_plus, s_minus
+
+
+def simulate_trace(settings: Settings, seed: int, truth: Truth | None = None, meta=None) -> Trace:
+    """A Trace of BCM-U with its truth [eps+, eps-, b] (unset values drawn by the seed)."""
+    truth = truth or draw_design(settings, seed)
+    f32 = jnp.float32
+    X, u, v, s_plus, s_minus = jax.device_get(_simulate(
+        jax.random.PRNGKey(seed), jnp.asarray(truth.eps, f32), f32(truth.mu_plus),
+        f32(truth.mu_minus), f32(truth.backfire), f32(settings.rho), N=settings.N, T=settings.T,
+        E=settings.edges_per_step, deterministic=settings.deterministic,
+    ))  # fmt: skip
+    simulator = {k: getattr(settings, k) for k in settings.__dataclass_fields__}
+    simulator["eps"] = None if settings.eps is None else list(settings.eps)
+    return Trace(
+        X=np.asarray(X), u=np.asarray(u), v=np.asarray(v),
+        s_plus=np.asarray(s_plus, np.int8), s_minus=np.asarray(s_minus, np.int8),
+        mu_plus=np.asarray(as_pair(truth.mu_plus), np.float32),
+        mu_minus=np.asarray(as_pair(truth.mu_minus), np.float32), rho=float(settings.rho),
+        eps=np.asarray([*truth.eps, truth.backfire], np.float32),
+        meta={"seed": seed, "model": "bcm-backfire", "simulator": simulator,
+              "vi_od_version": __version__, **(meta or {})},
+    )  # fmt: skip
+
+
+# --- the replays and the likelihood -----------------------------------------------------------
+
+
+@jax.jit
+def replay_distances(X0, u, v, s_plus, s_minus, mu_plus, mu_minus, backfire):
+    """|d| of every interaction (T-1, E) with the opinions replayed from X0 under b."""
+
+    def step(X, inputs):
+        u_t, v_t, sp, sm = inputs
+        X_next, d = _update(X, u_t, v_t, sp, sm, mu_plus, mu_minus, backfire)
+        return X_next, jnp.abs(d)
+
+    return jax.lax.scan(step, X0, (u, v, s_plus, s_minus))[1]
+
+
+class Replayed(NamedTuple):
+    """The interactions' outcomes and their |d| under b = 0 and b = 1."""
+
+    abs_diff: jax.Array  # (2, M)
+    s_plus: jax.Array  # (M,)
+    s_minus: jax.Array  # (M,)
+    rho: float
+
+
+def replayed(obs: Observations) -> Replayed:
+    """Both replays of a dense trace (the only form that carries X[0] and the steps)."""
+    obs.require_interactions()
+    trace = obs.trace
+    if trace is None:
+        raise ViOdError(
+            "model bcm-backfire replays the opinions from X[0] step by step: give a .npz trace"
+        )
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    args = (f32(trace.X[0]), jnp.asarray(trace.u), jnp.asarray(trace.v), f32(trace.s_plus),
+            f32(trace.s_minus), f32(trace.mu_plus[0]), f32(trace.mu_minus[0]))  # fmt: skip
+    d = jnp.stack([replay_distances(*args, f32(b)).ravel() for b in (0, 1)])
+    return Replayed(d, f32(trace.s_plus.ravel()), f32(trace.s_minus.ravel()), float(trace.rho))
+
+
+def tabulate(obs: Observations):
+    """(table under b = 0, table under b = 1): each l_b tabulated, O(1) per evaluation."""
+    r = replayed(obs)
+    return tuple(pooled_table(r.abs_diff[b], r.s_plus, r.s_minus, r.rho) for b in (0, 1))
+
+
+def _log_likelihoods(eps, tables) -> jax.Array:
+    """(2,) l_0(eps), l_1(eps)."""
+    return jnp.stack([plus_part(t, eps[0]) + minus_part(t, eps[1]) for t in tables])
+
+
+def _exact_log_likelihoods(eps, r: Replayed) -> jax.Array:
+    return jnp.stack([
+        exact_plus(eps[0], r.abs_diff[b], r.s_plus, r.rho)
+        + exact_minus(eps[1], r.abs_diff[b], r.s_minus, r.rho)
+        for b in (0, 1)
+    ])  # fmt: skip
+
+
+def _eps(n: int):
+    theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+    return theta, eps_from_theta(theta[:2])
+
+
+def collapsed(tables, *_, **__) -> None:
+    """theta ~ N(0, 1)^2, b ~ Bernoulli(1/2) summed out: logsumexp_b(log 1/2 + l_b(eps))."""
+    _, eps = _eps(2)
+    numpyro.deterministic("params", eps)
+    log_b = _log_likelihoods(eps, tables)
+    numpyro.factor("likelihood", jax.nn.logsumexp(log_b) - jnp.log(2.0))
+
+
+def _complete(key, params, tables):
+    """b drawn for every sample from P(b = 1 | eps, s) = sigmoid(l_1 - l_0)."""
+    ll = jax.vmap(lambda eps: _log_likelihoods(eps, tables))(params)
+    b = jax.random.bernoulli(key, jax.nn.sigmoid(ll[:, 1] - ll[:, 0]))
+    return jnp.concatenate([params, b[:, None].astype(params.dtype)], axis=1)
+
+
+def _relaxed(log_likelihoods, data, temperature=0.1) -> None:
+    """theta ~ N(0, 1)^3, b ~ RelaxedBernoulli(temperature, logit theta_2): (1-b) l_0 + b l_1."""
+    theta, eps = _eps(3)
+    b = numpyro.sample(LATENT, dist.RelaxedBernoulliLogits(temperature, logits=theta[2]))
+    ll = log_likelihoods(eps, data)
+    numpyro.factor("likelihood", (1 - b) * ll[0] + b * ll[1])
+
+
+def _exact(obs: Observations):
+    return partial(_relaxed, _exact_log_likelihoods), replayed(obs)
+
+
+def _unpack(sites: dict):
+    params = eps_from_theta(sites["theta"][..., :2])
+    return jnp.concatenate([params, sites[LATENT][..., None]], axis=-1), None
+
+
+def _table_bytes(obs: Observations) -> float:
+    return 2 * pooled_bytes(obs.M, obs.rho) + 8 * obs.M
+
+
+# --- forward simulation for abc / abc-smc -----------------------------------------------------
+
+
+class Observed(NamedTuple):
+    X0: jax.Array
+    u: jax.Array
+    v: jax.Array
+    mu_plus: jax.Array
+    mu_minus: jax.Array
+    rho: jax.Array
+    summary: jax.Array  # (T-1, 2) positive and negative interactions per step
+
+
+def observe(obs: Observations) -> Observed:
+    trace = obs.trace
+    if trace is None:
+        raise ViOdError("abc on model bcm-backfire re-simulates a dense trace: give a .npz trace")
+    summary = np.stack([trace.s_plus.sum(axis=1), trace.s_minus.sum(axis=1)], axis=1)
+    return Observed(
+        X0=jnp.asarray(trace.X[0], jnp.float32), u=jnp.asarray(trace.u), v=jnp.asarray(trace.v),
+        mu_plus=jnp.float32(trace.mu_plus[0]), mu_minus=jnp.float32(trace.mu_minus[0]),
+        rho=jnp.float32(trace.rho), summary=jnp.asarray(summary, jnp.int32),
+    )  # fmt: skip
+
+
+def _counts(key, params, z, obs: Observed, deterministic: bool):
+    """Per-step s+ and s- counts of one simulation from X0 with eps = params, b = z[0]."""
+    _, s_plus, s_minus = _run(key, obs.X0, obs.u, obs.v, params, obs.mu_plus, obs.mu_minus,
+                              z[0].astype(jnp.float32), obs.rho, deterministic)  # fmt: skip
+    return s_plus.sum(axis=1, dtype=jnp.int32), s_minus.sum(axis=1, dtype=jnp.int32)
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _check_truth(truth, where: str) -> None:
+    require(len(truth) == 3 and truth[2] in (0, 1), where, list(truth), "[eps+, eps-, b]")
+    _check_eps(truth[:2], where)
+
+
+def _statistics(settings: dict, trace, prior: bool) -> dict:
+    out = {"E": settings["edges_per_step"]}
+    if trace is not None:
+        out |= {"mu_plus": float(trace.mu_plus[0]), "mu_minus": float(trace.mu_minus[0]),
+                "var_X_final": float(np.var(trace.X[-1]))}  # fmt: skip
+    return out
+
+
+def _prior_spec(method: str, settings: dict) -> dict:
+    return {"draw": "prior", "eps": "sigmoid(N(0, 1)) / 2 + [0, 1/2]", "backfire": "fair"}
+
+
+def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
+    """A trace whose eps and b are drawn from the methods' prior (mu from the design)."""
+    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in simulator.items()}).validate()  # fmt: skip
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5BC]))
+    eps = tuple(float(e) for e in eps_from_theta(jnp.asarray(rng.standard_normal(2))))
+    truth = draw_design(settings, seed)._replace(eps=eps, backfire=int(rng.integers(2)))
+    return simulate_trace(settings, seed, truth, {"truth": spec})
+
+
+BCM_BACKFIRE = Model(
+    name="bcm-backfire",
+    param_names=NAMES,
+    discrete_names=(LATENT,),
+    from_theta=eps_from_theta,
+    relaxed=Relaxed(
+        table=tabulate, exact=_exact, model=partial(_relaxed, _log_likelihoods),
+        unpack=_unpack, table_bytes=_table_bytes,
+    ),  # fmt: skip
+    collapsed=Collapsed(
+        table=tabulate, model=collapsed, table_bytes=_table_bytes, complete=_complete
+    ),
+    simulator=Simulator(
+        observe=observe,
+        counts=partial(_counts, deterministic=False),
+        rule_counts=lambda p, z, obs: _counts(jax.random.PRNGKey(0), p, z, obs, True),
+        binary=lambda obs: 1,
+    ),
+    simulation=Simulation(
+        settings=Settings,
+        from_config=settings_from_config,
+        simulate=simulate_trace,
+        experiment_key=lambda s: (s.N, s.T),
+    ),
+    check_truth=_check_truth,
+    statistics=_statistics,
+    sbc=_sbc,
+    prior_spec=_prior_spec,
+)

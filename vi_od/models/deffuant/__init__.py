@@ -1,0 +1,276 @@
+"""Plain Deffuant: symmetric bounded confidence with one threshold, both agents move.
+
+Each step draws E pairs (u, v), u != v. An interaction happens with probability
+sigmoid(rho (eps - |x_u - x_v|)) (s = 1, recorded as a positive interaction; there is no
+backfire), and then both move towards each other: x_v += mu s d, x_u -= mu s d, d = x_u - x_v,
+updates of one step summed per agent. One unknown, eps in (0, 1/2): eps = sigmoid(theta) / 2,
+theta ~ N(0, 1). No latent: the relaxed and the exact views are one likelihood, tabulated
+once (`vi_od.models.pooled`) so every evaluation is O(1). Defaults rho = 16 and mu = 0.1 are
+the same authors' ML-vs-MSM study's (jaclenti/ABMcalibration-MLvsMSM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from vi_od import __version__
+from vi_od.data.observations import Observations
+from vi_od.data.trace import Trace
+from vi_od.errors import ViOdError, as_number, require
+from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
+from vi_od.models.bcm_roles.simulate import draw_pairs
+from vi_od.models.pooled import as_pair, exact_plus, plus_part, pooled_bytes, pooled_table
+
+NAMES = ("eps",)
+
+
+def eps_from_theta(theta):
+    """eps = sigmoid(theta) / 2, in (0, 1/2)."""
+    return jax.nn.sigmoid(theta) / 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/model/deffuant.yaml: population, horizon and dynamics."""
+
+    N: int
+    T: int
+    edges_per_step: int = 10
+    mu: float = 0.1
+    rho: float = 16.0
+    eps: float | None = None  # None: drawn from U(0, 1/2) by the seed
+    deterministic: bool = False  # s = [|d| < eps] instead of the sigmoid
+
+    @property
+    def mu_plus(self) -> tuple[float, float]:
+        return as_pair(self.mu)
+
+    @property
+    def mu_minus(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+    def validate(self) -> Settings:
+        require(self.N >= 2, "N", self.N, "an integer >= 2")
+        require(self.T >= 2, "T", self.T, "an integer >= 2")
+        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        require(0 <= self.mu <= 0.5, "simulator.mu", self.mu, "in [0, 0.5]")
+        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        eps = self.eps
+        require(eps is None or 0 <= eps <= 0.5, "simulator.eps", eps, "null or in [0, 0.5]")
+        require(isinstance(self.deterministic, bool), "simulator.deterministic",
+                self.deterministic, "true or false")  # fmt: skip
+        return self
+
+
+def settings_from_config(values: dict) -> Settings:
+    """The validated settings of a composed config (plain dict)."""
+    sim = dict(values["simulator"])
+    eps = sim.pop("eps", None)
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
+        "mu": as_number(float, "simulator.mu", sim.pop("mu")),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "eps": None if eps is None else as_number(float, "simulator.eps", eps),
+        "deterministic": sim.pop("deterministic"),
+    }
+    if sim:
+        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+    return Settings(**fields).validate()
+
+
+@partial(jax.jit, static_argnames=("deterministic",))
+def _step(X, u, v, key, eps, mu, rho, *, deterministic: bool):
+    """One step: outcomes of its E interactions and the opinions after every update."""
+    d = X[u] - X[v]
+    if deterministic:
+        s = jnp.abs(d) < eps
+    else:
+        s = jax.random.bernoulli(key, jax.nn.sigmoid(rho * (eps - jnp.abs(d))))
+    move = mu * s * d
+    return jnp.clip(X.at[v].add(move).at[u].add(-move), 0.0, 1.0), s
+
+
+def _run(key, X0, u, v, eps, mu, rho, deterministic: bool):
+    """(X after each step (T-1, N), s (T-1, E)) on given pairs."""
+    keys = jax.random.split(key, u.shape[0])
+
+    def step(X, inputs):
+        k, u_t, v_t = inputs
+        X_next, s = _step(X, u_t, v_t, k, eps, mu, rho, deterministic=deterministic)
+        return X_next, (X_next, s)
+
+    return jax.lax.scan(step, X0, (keys, u, v))[1]
+
+
+@partial(jax.jit, static_argnames=("N", "T", "E", "deterministic"))
+def _simulate(key, eps, mu, rho, *, N: int, T: int, E: int, deterministic: bool):
+    k_x0, k_pairs, k_out = jax.random.split(key, 3)
+    X0 = jax.random.uniform(k_x0, (N,), jnp.float32)
+    u, v = draw_pairs(k_pairs, T - 1, N, E)
+    X, s = _run(k_out, X0, u, v, eps, mu, rho, deterministic)
+    return jnp.concatenate([X0[None], X]), u, v, s
+
+
+def _draw_eps(seed: int) -> float:
+    return float(np.random.default_rng(np.random.SeedSequence([seed, 0xDEF])).uniform(0, 0.5))
+
+
+def simulate_trace(settings: Settings, seed: int, eps: float | None = None, meta=None) -> Trace:
+    """A Trace of the Deffuant dynamics with its true eps (drawn from U(0, 1/2) if unset)."""
+    eps = settings.eps if eps is None else eps
+    eps = _draw_eps(seed) if eps is None else eps
+    X, u, v, s = jax.device_get(_simulate(
+        jax.random.PRNGKey(seed), jnp.float32(eps), jnp.float32(settings.mu),
+        jnp.float32(settings.rho), N=settings.N, T=settings.T, E=settings.edges_per_step,
+        deterministic=settings.deterministic,
+    ))  # fmt: skip
+    simulator = {k: getattr(settings, k) for k in settings.__dataclass_fields__}
+    return Trace(
+        X=np.asarray(X), u=np.asarray(u), v=np.asarray(v),
+        s_plus=np.asarray(s, np.int8), s_minus=np.zeros_like(np.asarray(s), np.int8),
+        mu_plus=np.asarray(settings.mu_plus, np.float32),
+        mu_minus=np.asarray(settings.mu_minus, np.float32), rho=float(settings.rho),
+        eps=np.asarray([eps], np.float32),
+        meta={"seed": seed, "model": "deffuant", "simulator": simulator,
+              "vi_od_version": __version__, **(meta or {})},
+    )  # fmt: skip
+
+
+# --- likelihood -----------------------------------------------------------------------------
+
+
+def _no_backfire(obs: Observations) -> None:
+    obs.require_interactions()
+    if obs.s_minus.any():
+        raise ViOdError(
+            f"model deffuant has no backfire, but the data hold {int(obs.s_minus.sum())} "
+            "negative interactions: fit a model with backfire (bcm-backfire, bcm-roles)"
+        )
+
+
+def tabulate(obs: Observations):
+    """log p(s | eps) as one tabulated function of eps (O(1) per evaluation)."""
+    _no_backfire(obs)
+    return pooled_table(obs.abs_diff, obs.s_plus, np.zeros(obs.M, np.float32), obs.rho)
+
+
+def _eps(n: int = 1):
+    theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+    return numpyro.deterministic("params", eps_from_theta(theta))
+
+
+def pgabm(table, *_, **__) -> None:
+    """theta ~ N(0, 1), eps = sigmoid(theta) / 2, s ~ Bernoulli(sigmoid(rho (eps - |d|)))."""
+    numpyro.factor("likelihood", plus_part(table, _eps()[0]))
+
+
+def _exact_model(arrays, temperature=None) -> None:
+    abs_diff, s, rho = arrays
+    numpyro.factor("likelihood", exact_plus(_eps()[0], abs_diff, s, rho))
+
+
+def _exact(obs: Observations):
+    _no_backfire(obs)
+    arrays = (jnp.asarray(obs.abs_diff), jnp.asarray(obs.s_plus, jnp.float32),
+              jnp.float32(obs.rho))  # fmt: skip
+    return _exact_model, arrays
+
+
+def _unpack(sites: dict):
+    return eps_from_theta(sites["theta"][..., :1]), None
+
+
+# --- forward simulation for abc / abc-smc -----------------------------------------------------
+
+
+class Observed(NamedTuple):
+    X0: jax.Array
+    u: jax.Array
+    v: jax.Array
+    mu: jax.Array
+    rho: jax.Array
+    summary: jax.Array  # (T-1, 1) positive interactions per step
+
+
+def observe(obs: Observations) -> Observed:
+    """A dense trace's X0, pairs and per-step counts (abc re-simulates the whole trace)."""
+    _no_backfire(obs)
+    trace = obs.trace
+    if trace is None:
+        raise ViOdError("abc on model deffuant re-simulates a dense trace: give a .npz trace")
+    return Observed(
+        X0=jnp.asarray(trace.X[0], jnp.float32), u=jnp.asarray(trace.u), v=jnp.asarray(trace.v),
+        mu=jnp.float32(trace.mu_plus[0]), rho=jnp.float32(trace.rho),
+        summary=jnp.asarray(trace.s_plus.sum(axis=1, keepdims=True), jnp.int32),
+    )  # fmt: skip
+
+
+def _counts(key, params, z, obs: Observed, deterministic: bool):
+    _, s = _run(key, obs.X0, obs.u, obs.v, params[0], obs.mu, obs.rho, deterministic)
+    return (s.sum(axis=1, dtype=jnp.int32),)
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _check_truth(eps, where: str) -> None:
+    require(len(eps) == 1 and 0 <= eps[0] <= 0.5, where, list(eps), "[eps] with eps in [0, 0.5]")
+
+
+def _statistics(settings: dict, trace, prior: bool) -> dict:
+    out = {"E": settings["edges_per_step"], "mu": settings["mu"]}
+    if trace is not None:
+        out["var_X_final"] = float(np.var(trace.X[-1]))
+    return out
+
+
+def _prior_spec(method: str, settings: dict) -> dict:
+    return {"draw": "prior", "eps": "sigmoid(N(0, 1)) / 2"}
+
+
+def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
+    """A trace whose eps is drawn from the methods' prior, sigmoid(N(0, 1)) / 2."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5BC]))
+    eps = float(eps_from_theta(rng.standard_normal()))
+    settings = Settings(**simulator).validate()
+    return simulate_trace(settings, seed, eps, {"truth": spec})
+
+
+DEFFUANT = Model(
+    name="deffuant",
+    param_names=NAMES,
+    from_theta=eps_from_theta,
+    relaxed=Relaxed(
+        table=tabulate, exact=_exact, model=pgabm, unpack=_unpack,
+        table_bytes=lambda obs: pooled_bytes(obs.M, obs.rho),
+    ),  # fmt: skip
+    collapsed=Collapsed(
+        table=tabulate, model=pgabm, table_bytes=lambda obs: pooled_bytes(obs.M, obs.rho)
+    ),
+    simulator=Simulator(
+        observe=observe,
+        counts=partial(_counts, deterministic=False),
+        rule_counts=lambda params, z, obs: _counts(jax.random.PRNGKey(0), params, z, obs, True),
+        binary=lambda obs: 0,
+    ),
+    simulation=Simulation(
+        settings=Settings,
+        from_config=settings_from_config,
+        simulate=simulate_trace,
+        experiment_key=lambda s: (s.N, s.T, round(s.mu * 1_000_000)),
+    ),
+    check_truth=_check_truth,
+    statistics=_statistics,
+    sbc=_sbc,
+    prior_spec=_prior_spec,
+)

@@ -1,0 +1,77 @@
+"""The BCM likelihood pooled over every agent: for models whose thresholds are shared by all.
+
+With one eps+ and one eps- for everyone, log p(s | eps) = P(eps+) + Q(eps-), two functions of
+one number each: the per-agent tables of the BCM with roles (`bcm_roles.relaxed`) with every
+interaction given to one agent. Tabulated once, O(interactions); then every evaluation and
+gradient is O(1), whatever the size of the log.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vi_od.models.bcm_roles.relaxed import (
+    Interactions,
+    LikelihoodTable,
+    bernoulli_logit_loglik,
+    grid_size,
+    hermite_shared,
+    likelihood_table,
+)
+
+
+def pooled_table(abs_diff, s_plus, s_minus, rho: float) -> LikelihoodTable:
+    """P and Q tabulated over [0, 1/2] and [1/2, 1], all interactions as one agent's."""
+    abs_diff = jnp.asarray(abs_diff, jnp.float32)
+    data = Interactions(
+        abs_diff=abs_diff,
+        receiver=jnp.zeros(abs_diff.shape, jnp.int32),
+        s_plus=jnp.asarray(s_plus, jnp.float32),
+        s_minus=jnp.asarray(s_minus, jnp.float32),
+        N=1,
+        rho=float(rho),
+    )
+    return likelihood_table(data)
+
+
+def pooled_bytes(M: int, rho: float) -> float:
+    """Peak memory of `pooled_table`: the interactions and their grouped copy (74 bytes each)."""
+    return 74.0 * M + 56 * grid_size(rho)
+
+
+def plus_part(table: LikelihoodTable, eps_plus) -> jax.Array:
+    """P(eps+): the log-likelihood of every s+."""
+    return hermite_shared(table.plus, eps_plus)[0][0]
+
+
+def minus_part(table: LikelihoodTable, eps_minus) -> jax.Array:
+    """Q(eps-): the log-likelihood of every s-."""
+    return hermite_shared(table.minus, eps_minus)[0][0]
+
+
+def exact_plus(eps_plus, abs_diff, s_plus, rho) -> jax.Array:
+    """P(eps+) summed over the interactions (the reference the table is checked against)."""
+    return jnp.sum(bernoulli_logit_loglik(rho * (eps_plus - abs_diff), s_plus))
+
+
+def exact_minus(eps_minus, abs_diff, s_minus, rho) -> jax.Array:
+    """Q(eps-) summed over the interactions."""
+    return jnp.sum(bernoulli_logit_loglik(-rho * (eps_minus - abs_diff), s_minus))
+
+
+def scatter_steps(X, u, v, delta):
+    """X after adding each interaction's delta to its receiver (sums per receiver, as the
+    journal's sparse updates), clipped to [0, 1]."""
+    return jnp.clip(X.at[v].add(delta), 0.0, 1.0)
+
+
+def as_pair(x) -> tuple[float, float]:
+    """A model-level mu as the trace format's [F, L] pair (one group: both the same)."""
+    return (float(x), float(x))
+
+
+def uniform_grid_draw(rng: np.random.Generator, grid) -> float:
+    """One value of a design grid, uniformly."""
+    return float(rng.choice(np.asarray(grid)))
