@@ -326,20 +326,30 @@ def figures(
 
     Example: vi-od figures results/smoke --out figs --pdf
     """
+    from functools import partial
+
     import matplotlib.pyplot as plt
 
+    from vi_od.models import get_model
     from vi_od.reporting.figures import figures_for
     from vi_od.reporting.report import report_table, to_markdown
 
     with user_errors():
-        runs = load_results(results)
+        runs, others = split_by_model(load_results(results))
         out = out or figures_folder(results)
-        for name, draw in figures_for(runs).items():
-            fig = draw(runs)
+        paper = figures_for(runs) if len(runs) else {}
+        drawers = {name: partial(draw, runs) for name, draw in paper.items()}
+        for model, rows in others.items():
+            if get_model(model).published is not None:
+                drawers[f"published_{model}"] = partial(published.figure, rows, model)
+        for name, draw in drawers.items():
+            fig = draw()
             for suffix in (".png", ".pdf") if pdf else (".png",):
                 save_figure(fig, out / f"{name}{suffix}")
                 console.print(f"{name} -> {out / (name + suffix)}")
             plt.close(fig)
+        if not len(runs):
+            return
         (out / "summary.md").write_text(to_markdown(report_table(runs)))
         console.print(f"summary -> {out / 'summary.md'}")
 
@@ -365,20 +375,38 @@ def report(
         to_rich,
     )
 
+    from vi_od.reporting import published
+
     with user_errors():
-        runs = load_results(results)
+        everything = load_results(results)
         if cost:
-            body = cost_table(runs)
+            body = cost_table(everything)
             if markdown:
                 print(cost_markdown(body), end="")
             else:
-                console.print(cost_rich(body, f"{results}: what {len(runs)} runs cost"))
+                console.print(cost_rich(body, f"{results}: what {len(everything)} runs cost"))
+            return
+        runs, others = split_by_model(everything)
+        for model, rows in others.items():
+            table = published.to_markdown(published.comparison(rows, model), model)
+            print(f"{model}: {len(rows)} runs, beside the published runs on the same cells\n")
+            print(table)
+        if not len(runs):
             return
         table = report_table(runs)
         if markdown:
             print(to_markdown(table), end="")
         else:
             console.print(to_rich(table, f"{results}: {len(runs)} runs"))
+
+
+def split_by_model(runs):
+    """(the paper's model's rows, {other model: its rows}): rows without a model are the paper's."""
+    if "model" not in runs:
+        return runs, {}
+    paper = runs["model"].isna() | (runs["model"] == "bcm-roles")
+    others = {m: rows for m, rows in runs[~paper].groupby("model")}
+    return runs[paper], others
 
 
 @app.command()
@@ -438,7 +466,7 @@ def fit(
             for note in notes:
                 print(f"warning: {note}", file=sys.stderr)
             obs = dataclasses.replace(obs, roles=roles)
-        if obs.eps is not None and fitted.check_truth and len(obs.eps) == len(fitted.names):
+        if fitted.check_truth and fitted.truth(obs.eps):
             fitted.check_truth([float(e) for e in obs.eps], f"{data_path}: 'eps'")
         if obs.meta.get("rho_from") == "config":
             mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
@@ -504,7 +532,7 @@ def check(
         ppc = model.ppc
         obs = load_data(data, opinions, model_config(model.name))
         posterior = ppc.draws_from_record(record, obs, draws)
-        with console.status(f"replicating {obs.M} interactions {posterior.eps.shape[0]} times"):
+        with console.status(f"replicating {obs.M} interactions from {draws} posterior draws"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)
         print(result.summary_line())
         if out is not None:
@@ -519,17 +547,19 @@ def check(
 
 def print_fit(record, obs: Observations) -> None:
     """The estimates of a fit as a table, then latents, accuracy and cost in one line each."""
+    from vi_od.models import get_model
+
     names = record.param_names
-    truth = obs.eps is not None and len(obs.eps) == len(names)
+    truth = get_model(record.model).truth(obs.eps)
     table = Table(title=f"{record.model}: {record.method} (seed {record.seed})")
     columns = ["parameter", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
     for column in columns:
         table.add_column(column, justify="left" if column == "parameter" else "right")
-    for i, name in enumerate(names):
+    for name in names:
         mean = record.summary["mean"][name]
         row = [name] + [f"{record.summary[k][name]:.3f}" for k in ("mean", "std", "q05", "q95")]
         if truth:
-            row += [f"{obs.eps[i]:.3f}", f"{abs(mean - obs.eps[i]):.3f}"]
+            row += [f"{truth[name]:.3f}", f"{abs(mean - truth[name]):.3f}"] if name in truth else ["-", "-"]
         table.add_row(*row)
     console.print(table)
     info = record.info

@@ -6,9 +6,11 @@ Hydra and OmegaConf stop here: everything below this module takes plain typed ob
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -17,9 +19,19 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vi_od.errors import ViOdError, require
-from vi_od.models import Model, get_model
+from vi_od.models import LEARNED_RHO, Model, get_model
 
 CONFIG_MODULE = "vi_od.conf"
+CONFIG_PATH = "VI_OD_CONFIG_PATH"  # folders of a lab's own config groups (e.g. model/<name>.yaml)
+
+
+def search_path() -> list[str]:
+    """The override that adds $VI_OD_CONFIG_PATH's folders to Hydra's search path (a lab's
+    own models: conf/model/<name>.yaml whose model.name is `package.module:ATTRIBUTE`)."""
+    folders = [f for f in os.environ.get(CONFIG_PATH, "").split(os.pathsep) if f]
+    if not folders:
+        return []
+    return [f"hydra.searchpath=[{','.join(Path(f).resolve().as_uri() for f in folders)}]"]
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
@@ -27,7 +39,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=[*search_path(), *overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         raise ViOdError(_one_line(exc, overrides)) from None
 
@@ -66,12 +78,15 @@ def compose_defaults() -> DictConfig:
     """The config with no overrides."""
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(config_name="config")
+        return compose(config_name="config", overrides=search_path())
 
 
 def model_of(cfg: DictConfig) -> Model:
-    """The model a composed config chooses (`model=NAME`, conf/model/<name>.yaml)."""
-    return get_model(str(cfg.model.name))
+    """The model a composed config chooses (`model=NAME`, conf/model/<name>.yaml), with rho
+    learned when `model.rho=learn` (else rho is the data's, or the simulator's for a log)."""
+    rho = cfg.model.get("rho", "data")
+    require(rho in ("data", "learn"), "model.rho", rho, "data or learn")
+    return get_model(str(cfg.model.name) + (LEARNED_RHO if rho == "learn" else ""))
 
 
 def simulator_settings(cfg: DictConfig):

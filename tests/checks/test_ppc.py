@@ -107,10 +107,14 @@ def test_holm_and_the_p_values_match_hand_computations():
 
 def test_a_record_without_draws_or_of_other_data_is_refused(well):
     obs, record = well
-    with pytest.raises(ViOdError, match="no posterior draws"):
-        ppc.draws_from_record({k: v for k, v in record.items() if k != "draws"}, obs.N)
+    with pytest.raises(ViOdError, match="'draws' is missing"):
+        draws_of({k: v for k, v in record.items() if k != "draws"}, obs)
+    other = to_observations(simulate_trace(SimulatorSettings(N=30, T=20, leader_proportion=0.1), 0))
     with pytest.raises(ViOdError, match="the fit is of 200 agents but the data have 30"):
-        ppc.draws_from_record(record, 30)
+        draws_of(record, other)
+    renamed = dataclasses.replace(obs, agent_ids=np.arange(obs.N) + 1)
+    with pytest.raises(ViOdError, match="agent ids differ"):
+        draws_of(record, renamed)
 
 
 def test_without_misspecification_the_generator_is_the_grid_simulator():

@@ -11,7 +11,8 @@ from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.abc import Settings, distances, prior_draw, select
-from vi_od.inference.posterior import align_draws, summarize
+from conftest import record_json
+from vi_od.inference.posterior import align_draws
 from vi_od.models.bcm_roles.forward import observe
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace, split_simulation_key
@@ -73,7 +74,7 @@ def test_fewer_accepted_than_the_minimum_keeps_the_closest(tiny_trace):
     assert info["accepted"] == 0 and info["kept_closest"] and info["kept"] == 30
     assert post.samples.shape == (30, 4)
     assert info["threshold_used"] >= info["min_distance"] > info["threshold"]
-    record = json.loads(json.dumps(summarize(post, tiny_trace)))
+    record = record_json(post, tiny_trace)
     assert record["simulations"] == 200 and record["acceptance_rate"] == 0.0
 
 

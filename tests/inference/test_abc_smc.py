@@ -19,7 +19,9 @@ from vi_od.inference.abc_smc import (
     smc_abc,
     weighted_quantile,
 )
-from vi_od.inference.posterior import metrics, summarize
+from conftest import record_json
+from vi_od.inference.posterior import metrics
+from vi_od.models import default_model
 from vi_od.models.bcm_roles.forward import deterministic_counts, observe
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, dynamics_from_eps, simulate_trace
 
@@ -206,7 +208,7 @@ def test_budget_generations_and_the_record(tiny_trace):
     assert info["epsilons"] == sorted(info["epsilons"], reverse=True)
     assert len(info["ess"]) == len(info["acceptance_rates"]) == info["generations"]
     assert 0.0 <= info["leader_proportion"] <= 0.5  # aligned: followers are the majority
-    record = json.loads(json.dumps(summarize(post, tiny_trace)))
+    record = record_json(post, tiny_trace)
     assert record["simulations"] == info["simulations"]
     assert post.samples.shape == (50, 4)
 
@@ -234,7 +236,7 @@ def test_beats_the_prior_on_a_small_trace():
     post = fit(
         to_observations(trace), Settings(simulations=6000, population=500), jax.random.PRNGKey(0)
     )
-    assert metrics(post, trace)["rmse_eps"] < 0.8 * prior_rmse
+    assert metrics(post, trace, default_model())["rmse_eps"] < 0.8 * prior_rmse
     assert abs(post.mean[0] - 0.45) < 0.1 and abs(post.mean[2] - 0.55) < 0.1
 
 

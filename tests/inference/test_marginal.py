@@ -2,6 +2,7 @@ import jax
 import numpy as np
 import pytest
 
+from vi_od.models import default_model
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
@@ -52,7 +53,7 @@ def check_recovery(post, trace):
     """Truth within 4 posterior sd (+0.005 for the grid's own spacing) and roles exact."""
     err = np.abs(post.mean - trace.eps)
     assert np.all(err <= 4 * post.std + 0.005), (post.mean, post.std, trace.eps)
-    m = metrics(post, trace)
+    m = metrics(post, trace, default_model())
     assert m["perfect_roles"] and m["brier"] < 0.01
     # 3 of 30 agents lead; pi's posterior given the roles is about Beta(4, 31)
     assert 0.05 < post.info["leader_proportion"] < 0.2
@@ -65,7 +66,7 @@ def test_svi_marginal_recovers_eps_pi_and_roles(small_trace):
         post = method.fit(to_observations(small_trace), settings, jax.random.PRNGKey(0))
     check_recovery(post, small_trace)
     assert post.info["steps"] == 1000 and np.isfinite(post.info["final_loss"])
-    assert post.draws["eps"].shape == (1, 300, 4) and post.draws["pi"].shape == (1, 300)
+    assert post.draws["params"].shape == (1, 300, 4) and post.draws["pi"].shape == (1, 300)
     assert post.p_leader_std.shape == (small_trace.N,)
 
 
@@ -86,7 +87,7 @@ def test_nuts_marginal_recovers_eps_pi_and_roles_with_diagnostics(small_trace):
     with quiet():
         post = method.fit(to_observations(small_trace), settings, jax.random.PRNGKey(1))
     check_recovery(post, small_trace)
-    assert post.draws["eps"].shape == (2, 200, 4)
+    assert post.draws["params"].shape == (2, 200, 4)
     assert set(post.info["r_hat"]) == {"eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L",
                                        "pi"}  # fmt: skip
     assert max(post.info["r_hat"].values()) < 1.05  # chains agree after relabelling
@@ -103,7 +104,7 @@ def test_fixed_pi_is_used_as_given(small_trace):
     np.testing.assert_allclose(post.draws["pi"], 0.1, rtol=1e-6)
     assert post.info["leader_proportion"] == pytest.approx(0.1)
     assert "pi" not in post.info["r_hat"]  # a constant has no r_hat
-    assert metrics(post, small_trace)["perfect_roles"]
+    assert metrics(post, small_trace, default_model())["perfect_roles"]
 
 
 def test_diverging_svi_is_a_one_line_error(small_trace):

@@ -11,7 +11,7 @@ from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.nuts import Settings, align_chains, model_and_args, thin
-from vi_od.inference.posterior import summarize
+from conftest import record_json
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import bernoulli_logit_loglik
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
@@ -45,10 +45,10 @@ def test_reports_finite_diagnostics_and_raw_draws(short_run, small_trace):
     # size reaching about the target acceptance (0.8); a wrong gradient would break both
     assert info["divergences"] <= 0.05 * info["samples"] and info["step_size"] > 0
     assert 0.6 <= info["mean_accept_prob"] <= 1.0
-    assert short_run.draws["eps"].shape == (1, 200, 4)
+    assert short_run.draws["params"].shape == (1, 200, 4)
     assert short_run.draws["roles"].shape == (1, 200, small_trace.N)
     assert short_run.samples.shape == (100, 4)
-    json.dumps(summarize(short_run, small_trace))
+    record_json(short_run, small_trace)
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +60,15 @@ def test_same_key_same_draws(tiny_trace):
     s = Settings(warmup=10, samples=10, num_samples=10, max_tree_depth=4, likelihood="exact")
     a = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
     b = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
-    np.testing.assert_array_equal(a.draws["eps"], b.draws["eps"])
+    np.testing.assert_array_equal(a.draws["params"], b.draws["params"])
     np.testing.assert_array_equal(a.p_leader, b.p_leader)
 
 
 def test_two_vectorized_chains(tiny_trace):
     s = Settings(warmup=10, samples=10, chains=2, num_samples=20, max_tree_depth=4)
     post = fit(to_observations(tiny_trace), s, jax.random.PRNGKey(3))
-    assert post.draws["eps"].shape == (2, 10, 4) and post.info["chains"] == 2
-    assert not np.array_equal(post.draws["eps"][0], post.draws["eps"][1])
+    assert post.draws["params"].shape == (2, 10, 4) and post.info["chains"] == 2
+    assert not np.array_equal(post.draws["params"][0], post.draws["params"][1])
     assert post.samples.shape == (20, 4)
 
 

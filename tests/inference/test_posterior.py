@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from vi_od.models import default_model
 from vi_od.data.trace import Trace
 from vi_od.inference.posterior import (
     brier_score,
@@ -55,7 +56,7 @@ def test_metrics_against_truth():
     post = make_posterior(
         "m", [[0.3, 0.1, 0.6, 0.9]], p_leader=[0.9, 0.2, 0.1, 0.0], model=BCM_ROLES
     )
-    m = metrics(post, trace)
+    m = metrics(post, trace, default_model())
     assert m["rmse_eps"] == pytest.approx(0, abs=1e-12)
     assert m["role_error_rate"] == 0.25 and m["perfect_roles"] is False
     assert m["leaders_recall"] == 0.5

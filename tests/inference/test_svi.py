@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from numpyro.nn.block_neural_arn import BlockMaskedDense, BlockNeuralAutoregressiveNN
 
+from vi_od.models import default_model
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import Trace, to_observations
 from vi_od.errors import ViOdError
@@ -131,9 +132,9 @@ def test_flow_is_autoregressive_with_the_right_log_jacobian():
 def test_svi_normal_recovers_eps_and_roles(recovery_trace):
     post = fit(recovery_trace, "svi-normal", steps=3000)
     np.testing.assert_allclose(post.mean, TRUE_EPS, atol=0.05)
-    assert metrics(post, recovery_trace)["role_error_rate"] <= 0.1
+    assert metrics(post, recovery_trace, default_model())["role_error_rate"] <= 0.1
     assert post.info["steps"] == 3000 and np.isfinite(post.info["final_loss"])
-    assert post.draws["eps"].shape == (1, 200, 4)
+    assert post.draws["params"].shape == (1, 200, 4)
     assert post.draws["roles"].shape == (1, 200, recovery_trace.N)
 
 
@@ -141,7 +142,7 @@ def test_svi_normal_recovers_eps_and_roles(recovery_trace):
 def test_svi_nf_recovers_eps_and_roles(recovery_trace):
     post = fit(recovery_trace, "svi-nf", steps=1500)
     np.testing.assert_allclose(post.mean, TRUE_EPS, atol=0.05)
-    assert metrics(post, recovery_trace)["role_error_rate"] <= 0.1
+    assert metrics(post, recovery_trace, default_model())["role_error_rate"] <= 0.1
 
 
 def test_same_key_same_result_for_any_chunk_size(recovery_trace):
@@ -209,7 +210,7 @@ def test_label_switch_flips_the_raw_role_draws_too():
     np.testing.assert_allclose(post.mean, [0.3, 0.1, 0.9, 0.6])
     np.testing.assert_allclose(post.p_leader, [0.2, 0.15, 0.8])
     np.testing.assert_allclose(post.draws["roles"][0].mean(axis=0), post.p_leader)
-    np.testing.assert_allclose(post.draws["eps"][0], post.samples)
+    np.testing.assert_allclose(post.draws["params"][0], post.samples)
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,9 @@ def test_the_tables_match_the_exact_sums_of_both_replays():
     for eps in ([0.1, 0.6], [0.33, 0.81], [0.45, 0.95]):
         eps = jnp.asarray(eps)
         table, exact = _log_likelihoods(eps, tables), _exact_log_likelihoods(eps, r)
-        np.testing.assert_allclose(np.asarray(table), np.asarray(exact), rtol=1e-5)
+        # 5110 interactions summed in one float32 cell: ~2e-5 relative, far below the
+        # log-likelihood differences of order 1 that move a posterior or P(b)
+        np.testing.assert_allclose(np.asarray(table), np.asarray(exact), rtol=5e-5)
 
 
 @pytest.mark.parametrize("backfire", [0, 1])

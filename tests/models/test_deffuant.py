@@ -34,9 +34,11 @@ def test_the_table_is_the_sum_over_interactions_and_so_is_its_gradient(trace):
     obs = to_observations(trace)
     table = tabulate(obs)
     d, s = jnp.asarray(obs.abs_diff), jnp.asarray(obs.s_plus, jnp.float32)
+    # all 3990 interactions are summed in one float32 cell: 2e-5 relative (0.02 of ~1000),
+    # far below what moves a posterior (log-likelihood differences of order 1)
     for eps in (0.05, 0.21, 0.3, 0.44):
         exact = exact_plus(eps, d, s, obs.rho)
-        assert float(plus_part(table, eps)) == pytest.approx(float(exact), rel=1e-5)
+        assert float(plus_part(table, eps)) == pytest.approx(float(exact), rel=5e-5)
         g_table = jax.grad(lambda e: plus_part(table, e))(eps)
         g_exact = jax.grad(lambda e: exact_plus(e, d, s, obs.rho))(eps)
         assert float(g_table) == pytest.approx(float(g_exact), rel=1e-3, abs=0.05)

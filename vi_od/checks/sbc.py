@@ -37,14 +37,17 @@ def covered(truth, lower, upper) -> np.ndarray:
     return np.where(np.isnan(lower) | np.isnan(upper) | np.isnan(truth), np.nan, inside)
 
 
-def interval_columns(samples: np.ndarray, names, truth: np.ndarray | None) -> dict:
-    """The results row's q05/q25/q75/q95_<name>; with a truth, also rank_<name> and n_draws."""
+def interval_columns(samples: np.ndarray, names, truth: dict | None = None) -> dict:
+    """The results row's q05/q25/q75/q95_<name>; with a truth ({name: value}), also
+    rank_<name> of each parameter it knows, and n_draws."""
     out = {}
     for q in QUANTILES:
         values = np.quantile(samples, q, axis=0)
         out.update({f"q{round(q * 100):02d}_{n}": float(x) for n, x in zip(names, values)})
-    if truth is not None:
+    if truth:
         kept = thinned(samples)
-        out.update({f"rank_{n}": int(r) for n, r in zip(names, ranks(kept, truth))})
+        known = [i for i, n in enumerate(names) if n in truth]
+        found = ranks(kept[:, known], [truth[names[i]] for i in known])
+        out.update({f"rank_{names[i]}": int(r) for i, r in zip(known, found)})
         out["n_draws"] = int(kept.shape[0])
     return out

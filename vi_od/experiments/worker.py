@@ -160,9 +160,8 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
     }
     if prior is not None:
         row["truth"] = "prior"
-    has_truth = trace is not None and trace.eps is not None and len(trace.eps) == len(model.names)
-    if has_truth:
-        row |= dict(zip(model.names, (float(e) for e in trace.eps)))
+    truth = model.truth(None if trace is None else trace.eps)
+    row |= truth
     if model.statistics is not None:
         row |= model.statistics(sim, trace, prior is not None)
     if fit is not None:
@@ -170,7 +169,7 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
 
         posterior, record = fit.posterior, fit.record
         row |= record.row()
-        row |= interval_columns(posterior.samples, model.names, trace.eps if has_truth else None)
+        row |= interval_columns(posterior.samples, model.names, truth)
         row |= record.metrics or {}
         info = posterior.info
         if posterior.p_leader is not None:

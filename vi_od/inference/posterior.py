@@ -114,11 +114,15 @@ def metrics(posterior: Posterior, truth: Observations, model: Model) -> dict:
     """Accuracy of a posterior against the truth the data carry: the model's parameters when
     they are its own (same count), each global discrete latent, and the per-agent latents."""
     out = {}
-    if truth.eps is not None and len(truth.eps) == len(model.names):
-        scored = model.scored_index()
-        out["rmse_eps"] = rmse_eps(posterior.mean[scored], np.asarray(truth.eps)[scored])
-        for i, name in enumerate(model.names[model.n_params :], start=model.n_params):
-            out[f"{name}_right"] = bool(round(posterior.mean[i]) == round(float(truth.eps[i])))
+    known = model.truth(truth.eps)
+    scored = [n for n in (model.scored or model.param_names) if n in known]
+    if scored:
+        index = [model.names.index(n) for n in scored]
+        out["rmse_eps"] = rmse_eps(posterior.mean[index], [known[n] for n in scored])
+    for name in model.discrete_names:
+        if name in known:
+            estimate = posterior.mean[model.names.index(name)]
+            out[f"{name}_right"] = bool(round(estimate) == round(known[name]))
     if truth.roles is None or posterior.p_leader is None:
         return out
     roles_true = truth.roles.astype(int)

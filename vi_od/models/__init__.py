@@ -12,6 +12,8 @@ Models are found by name (`get_model`): the built-in ones in `BUILTIN`, or any
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +105,10 @@ class Model:
     statistics: Callable | None = None  # (trace) -> dict of numbers for the results row
     sbc: Callable | None = None  # (simulator dict, prior spec, seed) -> Trace of a prior draw
     prior_spec: Callable | None = None  # (method name, method settings) -> JSON-ready prior
-    ppc: Callable | None = None  # (obs, record, draws, seed, alpha) -> check result
+    ppc: object | None = None  # module: draws_from_record, check, to_json, figure (vi-od check)
+    published: Callable | None = None  # () -> DataFrame of published runs, our column names
+    truth_names: tuple[str, ...] = ()  # the data's true parameters, if not `names` (rho learned)
+    rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
 
     @property
     def n_params(self) -> int:
@@ -120,10 +125,12 @@ class Model:
         """Whether the model has a binary latent per agent (P(latent = 1) is reported)."""
         return self.swap is not None
 
-    def scored_index(self) -> list[int]:
-        """Positions in `names` of the parameters the headline RMSE scores."""
-        scored = self.scored or self.param_names
-        return [self.names.index(n) for n in scored]
+    def truth(self, values) -> dict[str, float]:
+        """The data's true parameters by name ({} when unknown or of another model)."""
+        names = self.truth_names or self.names
+        if values is None or len(values) != len(names):
+            return {}
+        return {n: float(v) for n, v in zip(names, values)}
 
     def view(self, kind: str, method: str):
         """The likelihood view a method needs, or a one-line refusal before any work."""
@@ -135,6 +142,7 @@ class Model:
         return found
 
 
+LEARNED_RHO = "+rho"  # a model's name with this suffix: the model with rho learned
 BUILTIN = {
     "bcm-roles": "vi_od.models.bcm_roles.model:BCM_ROLES",
     "deffuant": "vi_od.models.deffuant:DEFFUANT",
@@ -143,8 +151,15 @@ BUILTIN = {
 DEFAULT = "bcm-roles"
 
 
+@functools.cache
 def get_model(name: str) -> Model:
-    """The model called `name` (a built-in one, or `package.module:ATTRIBUTE`)."""
+    """The model called `name` (a built-in one, or `package.module:ATTRIBUTE`, which becomes
+    its name: fit files and sweep rows name a model by what finds it again)."""
+    if name.endswith(LEARNED_RHO):
+        base = get_model(name.removesuffix(LEARNED_RHO))
+        if base.rho_learned is None:
+            raise ViOdError(f"model.rho=learn: model {base.name} cannot learn rho yet")
+        return dataclasses.replace(base.rho_learned(), name=name)
     path = BUILTIN.get(name, name)
     module, _, attribute = path.partition(":")
     if not attribute:
@@ -155,7 +170,7 @@ def get_model(name: str) -> Model:
         raise ViOdError(f"model '{name}': cannot import {path} ({exc})") from None
     if not isinstance(found, Model):
         raise ViOdError(f"model '{name}': {path} is not a vi_od.models.Model")
-    return found
+    return found if name in BUILTIN else dataclasses.replace(found, name=name)
 
 
 def default_model() -> Model:

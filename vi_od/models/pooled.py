@@ -75,3 +75,12 @@ def as_pair(x) -> tuple[float, float]:
 def uniform_grid_draw(rng: np.random.Generator, grid) -> float:
     """One value of a design grid, uniformly."""
     return float(rng.choice(np.asarray(grid)))
+
+
+RHO_LOW, RHO_HIGH = 4.0, 256.0  # the prior's range of rho when it is learned (model.rho=learn)
+
+
+def rho_from_theta(theta):
+    """rho = 4 * 64^sigmoid(theta), theta ~ N(0, 1): from noisy (4) to near-deterministic (256),
+    log-uniform-like in the middle, median 32 (the paper's value)."""
+    return RHO_LOW * (RHO_HIGH / RHO_LOW) ** jax.nn.sigmoid(theta)

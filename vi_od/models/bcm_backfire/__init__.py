@@ -36,6 +36,7 @@ from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles.simulate import draw_pairs
 from vi_od.models.pooled import (
     as_pair,
+    rho_from_theta,
     exact_minus,
     exact_plus,
     minus_part,
@@ -248,48 +249,48 @@ def _log_likelihoods(eps, tables) -> jax.Array:
     return jnp.stack([plus_part(t, eps[0]) + minus_part(t, eps[1]) for t in tables])
 
 
-def _exact_log_likelihoods(eps, r: Replayed) -> jax.Array:
+def _exact_log_likelihoods(params, r: Replayed) -> jax.Array:
+    """(2,) l_0, l_1 summed over the interactions; rho is params[2] when it is learned."""
+    rho = params[2] if params.shape[-1] > 2 else r.rho
     return jnp.stack([
-        exact_plus(eps[0], r.abs_diff[b], r.s_plus, r.rho)
-        + exact_minus(eps[1], r.abs_diff[b], r.s_minus, r.rho)
+        exact_plus(params[0], r.abs_diff[b], r.s_plus, rho)
+        + exact_minus(params[1], r.abs_diff[b], r.s_minus, rho)
         for b in (0, 1)
     ])  # fmt: skip
 
 
-def _eps(n: int):
-    theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    return theta, eps_from_theta(theta[:2])
+def _params(from_theta, P: int, extra: int = 0):
+    """theta ~ N(0, 1)^(P + extra); the P parameters through `from_theta`."""
+    theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([P + extra]).to_event(1))
+    return theta, from_theta(theta[:P])
 
 
-def collapsed(tables, *_, **__) -> None:
-    """theta ~ N(0, 1)^2, b ~ Bernoulli(1/2) summed out: logsumexp_b(log 1/2 + l_b(eps))."""
-    _, eps = _eps(2)
-    numpyro.deterministic("params", eps)
-    log_b = _log_likelihoods(eps, tables)
+def collapsed(log_likelihoods, from_theta, P, data, *_, **__) -> None:
+    """theta ~ N(0, 1)^P, b ~ Bernoulli(1/2) summed out: logsumexp_b(log 1/2 + l_b)."""
+    _, params = _params(from_theta, P)
+    numpyro.deterministic("params", params)
+    log_b = log_likelihoods(params, data)
     numpyro.factor("likelihood", jax.nn.logsumexp(log_b) - jnp.log(2.0))
 
 
-def _complete(key, params, tables):
-    """b drawn for every sample from P(b = 1 | eps, s) = sigmoid(l_1 - l_0)."""
-    ll = jax.vmap(lambda eps: _log_likelihoods(eps, tables))(params)
+def _complete(log_likelihoods, key, params, data):
+    """b drawn for every sample from P(b = 1 | params, s) = sigmoid(l_1 - l_0)."""
+    ll = jax.vmap(lambda p: log_likelihoods(p, data))(params)
     b = jax.random.bernoulli(key, jax.nn.sigmoid(ll[:, 1] - ll[:, 0]))
     return jnp.concatenate([params, b[:, None].astype(params.dtype)], axis=1)
 
 
-def _relaxed(log_likelihoods, data, temperature=0.1) -> None:
-    """theta ~ N(0, 1)^3, b ~ RelaxedBernoulli(temperature, logit theta_2): (1-b) l_0 + b l_1."""
-    theta, eps = _eps(3)
-    b = numpyro.sample(LATENT, dist.RelaxedBernoulliLogits(temperature, logits=theta[2]))
-    ll = log_likelihoods(eps, data)
+def _relaxed(log_likelihoods, from_theta, P, data, temperature=0.1) -> None:
+    """theta ~ N(0, 1)^(P+1), b ~ RelaxedBernoulli(temperature, logit theta_P):
+    (1 - b) l_0 + b l_1."""
+    theta, params = _params(from_theta, P, extra=1)
+    b = numpyro.sample(LATENT, dist.RelaxedBernoulliLogits(temperature, logits=theta[P]))
+    ll = log_likelihoods(params, data)
     numpyro.factor("likelihood", (1 - b) * ll[0] + b * ll[1])
 
 
-def _exact(obs: Observations):
-    return partial(_relaxed, _exact_log_likelihoods), replayed(obs)
-
-
-def _unpack(sites: dict):
-    params = eps_from_theta(sites["theta"][..., :2])
+def _unpack(from_theta, P, sites: dict):
+    params = from_theta(sites["theta"][..., :P])
     return jnp.concatenate([params, sites[LATENT][..., None]], axis=-1), None
 
 
@@ -323,9 +324,11 @@ def observe(obs: Observations) -> Observed:
 
 
 def _counts(key, params, z, obs: Observed, deterministic: bool):
-    """Per-step s+ and s- counts of one simulation from X0 with eps = params, b = z[0]."""
-    _, s_plus, s_minus = _run(key, obs.X0, obs.u, obs.v, params, obs.mu_plus, obs.mu_minus,
-                              z[0].astype(jnp.float32), obs.rho, deterministic)  # fmt: skip
+    """Per-step s+ and s- counts of one simulation from X0 with eps = params[:2] (and rho =
+    params[2] when it is learned), b = z[0]."""
+    rho = params[2] if params.shape[-1] > 2 else obs.rho
+    _, s_plus, s_minus = _run(key, obs.X0, obs.u, obs.v, params[:2], obs.mu_plus, obs.mu_minus,
+                              z[0].astype(jnp.float32), rho, deterministic)  # fmt: skip
     return s_plus.sum(axis=1, dtype=jnp.int32), s_minus.sum(axis=1, dtype=jnp.int32)
 
 
@@ -359,32 +362,71 @@ def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
     return simulate_trace(settings, seed, truth, {"truth": spec})
 
 
-BCM_BACKFIRE = Model(
-    name="bcm-backfire",
-    param_names=NAMES,
-    discrete_names=(LATENT,),
-    from_theta=eps_from_theta,
-    relaxed=Relaxed(
-        table=tabulate, exact=_exact, model=partial(_relaxed, _log_likelihoods),
-        unpack=_unpack, table_bytes=_table_bytes,
-    ),  # fmt: skip
-    collapsed=Collapsed(
-        table=tabulate, model=collapsed, table_bytes=_table_bytes, complete=_complete
-    ),
-    simulator=Simulator(
-        observe=observe,
-        counts=partial(_counts, deterministic=False),
-        rule_counts=lambda p, z, obs: _counts(jax.random.PRNGKey(0), p, z, obs, True),
-        binary=lambda obs: 1,
-    ),
-    simulation=Simulation(
-        settings=Settings,
-        from_config=settings_from_config,
-        simulate=simulate_trace,
-        experiment_key=lambda s: (s.N, s.T),
-    ),
-    check_truth=_check_truth,
-    statistics=_statistics,
-    sbc=_sbc,
-    prior_spec=_prior_spec,
-)
+def published_runs():
+    """The journal version's every BCM-U run (shared/reference/variants), in our row form:
+    its pyABC SMC runs are our abc-smc's counterpart; b right = rounded mean b is the truth."""
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files(__name__).joinpath("journal_runs.csv").open() as f:
+        runs = pd.read_csv(f)
+    runs["method"] = runs["method"].replace({"abc": "abc-smc"})
+    runs["backfire_right"] = runs["round_backfire"] == runs["is_backfire"]
+    runs["model"], runs["status"] = "bcm-backfire", "ok"
+    return runs[["model", "method", "rep", "N", "T", "rmse_eps", "backfire_right",
+                 "wall_time_s", "status"]]  # fmt: skip
+
+
+def _from_theta_rho(theta):
+    """eps+, eps- and rho (model.rho=learn: vi_od.models.pooled.rho_from_theta)."""
+    return jnp.concatenate([eps_from_theta(theta[..., :2]), rho_from_theta(theta[..., 2:])], -1)
+
+
+def make_model(learn_rho: bool = False) -> Model:
+    """BCM-U with rho fixed (the data's: tabulated likelihoods, O(1) per evaluation) or learned
+    (a third parameter: sums over the interactions, O(M) per evaluation)."""
+    if learn_rho:
+        names, from_theta, ll, table = (*NAMES, "rho"), _from_theta_rho, _exact_log_likelihoods, replayed
+    else:
+        names, from_theta, ll, table = NAMES, eps_from_theta, _log_likelihoods, tabulate
+    P = len(names)
+    return Model(
+        name="bcm-backfire",
+        param_names=names,
+        discrete_names=(LATENT,),
+        scored=NAMES,
+        truth_names=(*NAMES, LATENT),
+        from_theta=from_theta,
+        relaxed=Relaxed(
+            table=table, model=partial(_relaxed, ll, from_theta, P),
+            exact=lambda obs: (partial(_relaxed, _exact_log_likelihoods, from_theta, P),
+                               replayed(obs)),
+            unpack=partial(_unpack, from_theta, P), table_bytes=_table_bytes,
+        ),  # fmt: skip
+        collapsed=Collapsed(
+            table=table, model=partial(collapsed, ll, from_theta, P), table_bytes=_table_bytes,
+            complete=partial(_complete, ll),
+        ),  # fmt: skip
+        simulator=Simulator(
+            observe=observe,
+            counts=partial(_counts, deterministic=False),
+            rule_counts=lambda p, z, obs: _counts(jax.random.PRNGKey(0), p, z, obs, True),
+            binary=lambda obs: 1,
+        ),
+        simulation=Simulation(
+            settings=Settings,
+            from_config=settings_from_config,
+            simulate=simulate_trace,
+            experiment_key=lambda s: (s.N, s.T),
+        ),
+        check_truth=_check_truth,
+        statistics=_statistics,
+        sbc=_sbc,
+        prior_spec=_prior_spec,
+        published=published_runs,
+        rho_learned=None if learn_rho else partial(make_model, True),
+    )
+
+
+BCM_BACKFIRE = make_model()

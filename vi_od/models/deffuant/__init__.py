@@ -27,7 +27,14 @@ from vi_od.data.trace import Trace
 from vi_od.errors import ViOdError, as_number, require
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles.simulate import draw_pairs
-from vi_od.models.pooled import as_pair, exact_plus, plus_part, pooled_bytes, pooled_table
+from vi_od.models.pooled import (
+    as_pair,
+    exact_plus,
+    plus_part,
+    pooled_bytes,
+    pooled_table,
+    rho_from_theta,
+)
 
 NAMES = ("eps",)
 
@@ -164,30 +171,36 @@ def tabulate(obs: Observations):
     return pooled_table(obs.abs_diff, obs.s_plus, np.zeros(obs.M, np.float32), obs.rho)
 
 
-def _eps(n: int = 1):
+def _params(from_theta, n: int):
     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    return numpyro.deterministic("params", eps_from_theta(theta))
+    return numpyro.deterministic("params", from_theta(theta))
 
 
 def pgabm(table, *_, **__) -> None:
     """theta ~ N(0, 1), eps = sigmoid(theta) / 2, s ~ Bernoulli(sigmoid(rho (eps - |d|)))."""
-    numpyro.factor("likelihood", plus_part(table, _eps()[0]))
+    numpyro.factor("likelihood", plus_part(table, _params(eps_from_theta, 1)[0]))
 
 
-def _exact_model(arrays, temperature=None) -> None:
+def _exact_model(arrays, *_, from_theta=eps_from_theta, P: int = 1, **__) -> None:
+    """The same, summed over the interactions; rho is the second parameter when learned."""
     abs_diff, s, rho = arrays
-    numpyro.factor("likelihood", exact_plus(_eps()[0], abs_diff, s, rho))
+    params = _params(from_theta, P)
+    numpyro.factor("likelihood", exact_plus(params[0], abs_diff, s, params[1] if P > 1 else rho))
+
+
+def _arrays(obs: Observations):
+    _no_backfire(obs)
+    return (jnp.asarray(obs.abs_diff), jnp.asarray(obs.s_plus, jnp.float32),
+            jnp.float32(obs.rho))  # fmt: skip
 
 
 def _exact(obs: Observations):
-    _no_backfire(obs)
-    arrays = (jnp.asarray(obs.abs_diff), jnp.asarray(obs.s_plus, jnp.float32),
-              jnp.float32(obs.rho))  # fmt: skip
-    return _exact_model, arrays
+    return _exact_model, _arrays(obs)
 
 
-def _unpack(sites: dict):
-    return eps_from_theta(sites["theta"][..., :1]), None
+def _from_theta_rho(theta):
+    """eps and rho (model.rho=learn: vi_od.models.pooled.rho_from_theta)."""
+    return jnp.concatenate([eps_from_theta(theta[..., :1]), rho_from_theta(theta[..., 1:])], -1)
 
 
 # --- forward simulation for abc / abc-smc -----------------------------------------------------
@@ -216,7 +229,8 @@ def observe(obs: Observations) -> Observed:
 
 
 def _counts(key, params, z, obs: Observed, deterministic: bool):
-    _, s = _run(key, obs.X0, obs.u, obs.v, params[0], obs.mu, obs.rho, deterministic)
+    rho = params[1] if params.shape[-1] > 1 else obs.rho
+    _, s = _run(key, obs.X0, obs.u, obs.v, params[0], obs.mu, rho, deterministic)
     return (s.sum(axis=1, dtype=jnp.int32),)
 
 
@@ -246,31 +260,46 @@ def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
     return simulate_trace(settings, seed, eps, {"truth": spec})
 
 
-DEFFUANT = Model(
-    name="deffuant",
-    param_names=NAMES,
-    from_theta=eps_from_theta,
-    relaxed=Relaxed(
-        table=tabulate, exact=_exact, model=pgabm, unpack=_unpack,
-        table_bytes=lambda obs: pooled_bytes(obs.M, obs.rho),
-    ),  # fmt: skip
-    collapsed=Collapsed(
-        table=tabulate, model=pgabm, table_bytes=lambda obs: pooled_bytes(obs.M, obs.rho)
-    ),
-    simulator=Simulator(
-        observe=observe,
-        counts=partial(_counts, deterministic=False),
-        rule_counts=lambda params, z, obs: _counts(jax.random.PRNGKey(0), params, z, obs, True),
-        binary=lambda obs: 0,
-    ),
-    simulation=Simulation(
-        settings=Settings,
-        from_config=settings_from_config,
-        simulate=simulate_trace,
-        experiment_key=lambda s: (s.N, s.T, round(s.mu * 1_000_000)),
-    ),
-    check_truth=_check_truth,
-    statistics=_statistics,
-    sbc=_sbc,
-    prior_spec=_prior_spec,
-)
+def make_model(learn_rho: bool = False) -> Model:
+    """Deffuant with rho fixed (the data's: one tabulated function, O(1) per evaluation) or
+    learned (a second parameter: sums over the interactions, O(M) per evaluation)."""
+    table_bytes = lambda obs: pooled_bytes(obs.M, obs.rho)
+    if learn_rho:
+        names, from_theta, table = (*NAMES, "rho"), _from_theta_rho, _arrays
+        model = partial(_exact_model, from_theta=_from_theta_rho, P=2)
+        exact = lambda obs: (model, _arrays(obs))
+    else:
+        names, from_theta, table, model, exact = NAMES, eps_from_theta, tabulate, pgabm, _exact
+    P = len(names)
+    return Model(
+        name="deffuant",
+        param_names=names,
+        scored=NAMES,
+        truth_names=NAMES,
+        from_theta=from_theta,
+        relaxed=Relaxed(
+            table=table, exact=exact, model=model, table_bytes=table_bytes,
+            unpack=lambda sites: (from_theta(sites["theta"][..., :P]), None),
+        ),  # fmt: skip
+        collapsed=Collapsed(table=table, model=model, table_bytes=table_bytes),
+        simulator=Simulator(
+            observe=observe,
+            counts=partial(_counts, deterministic=False),
+            rule_counts=lambda p, z, obs: _counts(jax.random.PRNGKey(0), p, z, obs, True),
+            binary=lambda obs: 0,
+        ),
+        simulation=Simulation(
+            settings=Settings,
+            from_config=settings_from_config,
+            simulate=simulate_trace,
+            experiment_key=lambda s: (s.N, s.T, round(s.mu * 1_000_000)),
+        ),
+        check_truth=_check_truth,
+        statistics=_statistics,
+        sbc=_sbc,
+        prior_spec=_prior_spec,
+        rho_learned=None if learn_rho else partial(make_model, True),
+    )
+
+
+DEFFUANT = make_model()
