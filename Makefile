@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   := results/demo
 JOBS   ?= 1
 
-.PHONY: install demo test test-all lint bench accuracy figures paper-grid paper-grid-pack clean
+.PHONY: install demo test test-all lint docs docs-serve bench accuracy figures paper-grid paper-grid-pack clean
 
 install: $(STAMP)
 
@@ -33,6 +33,19 @@ test-all: install
 lint: install
 	$(BIN)/ruff check vi_od tests scripts
 
+# The documentation site (mkdocs.yml, docs/) into site/; strict: a warning fails the build.
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 bench: install
 	$(BIN)/python scripts/bench.py
 
@@ -53,4 +66,4 @@ paper-grid-pack: install
 	$(BIN)/python scripts/paper_grid.py --pack-only
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache
