@@ -63,7 +63,7 @@ def test_fit_writes_json_plot_and_idata(small_trace, tmp_path):
     record = json.loads(out.read_text())
     assert record["method"] == "svi-normal" and record["seed"] == 2
     assert record["settings"]["steps"] == 300 and len(record["p_leader"]) == small_trace.N
-    for key in ("eps_mean", "eps_std", "eps_q05", "eps_q95", "roles", "wall_time_s", "metrics"):
+    for key in ("mean", "std", "q05", "q95", "roles", "wall_time_s", "metrics"):
         assert key in record
     assert png.stat().st_size > 10_000 and nc.stat().st_size > 1_000
 

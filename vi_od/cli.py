@@ -227,7 +227,7 @@ def sweep(
         todo, done = sweeps.pending(plan, folder, retry_failed)
         console.print(
             f"sweep [bold]{plan.sweep}[/]: {plan.cells} cells"
-            f" ({plan.skipped_cells} skipped by the model: e.g. no leaders),"
+            f" ({plan.skipped_cells} skipped{': ' + plan.skip_reason if plan.skip_reason else ''}),"
             f" {plan.experiments} experiments, {len(plan.jobs)} jobs;"
             f" {folder}: {done} done, {len(todo)} to run"
         )

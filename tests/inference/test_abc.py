@@ -29,7 +29,7 @@ def tiny_trace():
 def batch_with_truth(trace, n: int, at: int, out_key):
     """n prior candidates, the one at index `at` replaced by the trace's own truth."""
     keys = jax.random.split(jax.random.PRNGKey(0), n)
-    eps, roles, out_keys = jax.vmap(partial(prior_draw, N=trace.N, model=BCM_ROLES))(keys)
+    eps, roles, out_keys = jax.vmap(partial(prior_draw, m=trace.N, model=BCM_ROLES))(keys)
     eps = eps.at[at].set(jnp.asarray(trace.eps))
     roles = roles.at[at].set(jnp.asarray(trace.roles, jnp.int32))
     out_keys = out_keys.at[at].set(out_key)

@@ -154,8 +154,10 @@ def test_simulate_fit_check_and_a_sweep_row_of_a_model_outside_vi_od(toy):
     out = run("check", toy / "t.npz", toy / "fit.json")
     assert out.output.startswith("rate check: p = ")
 
-    run("sweep", "-m", "model=toy", "N=20", "T=101", "method=svi-normal", "method.steps=500",
-        "rep=range(2)", "--jobs", "1", "--results", toy / "res")  # fmt: skip
+    bad = runner.invoke(app, ["sweep", "-m", "model=toy", "--dry-run"])  # smoke sets leaders
+    assert bad.exit_code == 2 and "sweep smoke sets leader_proportion" in bad.stderr
+    run("sweep", "-m", "sweep=custom", "model=toy", "N=20", "T=101", "method=svi-normal",
+        "method.steps=500", "rep=range(2)", "--jobs", "1", "--results", toy / "res")  # fmt: skip
     rows = results.load(toy / "res")
     assert len(rows) == 2 and set(rows["status"]) == {"ok"} and set(rows["model"]) == {"toyrate:TOY"}
     assert {"rate", "est_rate", "std_rate", "q05_rate", "rank_rate"} <= set(rows)
@@ -163,9 +165,10 @@ def test_simulate_fit_check_and_a_sweep_row_of_a_model_outside_vi_od(toy):
 
 
 def test_a_row_of_the_outside_model_is_written_by_the_workers_own_code(toy):
-    """worker.make_row names the columns by the model's parameters (no failure, no fit)."""
+    """worker.make_row names the columns by the model's parameters, null for a failed job."""
     job = {"job_id": "x", "sweep": "s", "method": "svi-normal", "model": "toyrate:TOY",
            "rep": 0, "seed": 1, "settings": {}, "simulator": {"N": 5, "T": 9, "rate": 0.3},
            "sweep_seed": 0, "fit_seed": 2}  # fmt: skip
     row = worker.make_row(job, None, None, "error", "boom", 1.0)
-    assert row["model"] == "toyrate:TOY" and row["status"] == "error" and "rate" not in row
+    assert row["model"] == "toyrate:TOY" and row["status"] == "error"
+    assert row["rate"] is None and row["est_rate"] is None and row["rank_rate"] is None

@@ -87,7 +87,8 @@ class Plan:
 
     sweep: str
     jobs: tuple[Job, ...]
-    skipped_cells: int  # cells with round(N * leader_proportion) < 1 leaders
+    skipped_cells: int  # cells the model skips (the BCM with roles: no leader)
+    skip_reason: str = ""  # why, in the model's words
 
     @property
     def cells(self) -> int:
@@ -331,22 +332,47 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
     )
 
 
+def _file_keys(overrides: Sequence[str], multirun: bool) -> set[str]:
+    """The axes the sweep file sets that the command line does not."""
+    if not multirun:
+        return set()
+    given = {_parse_one(o).key_or_group for o in overrides}
+    cfg = compose_config([o for o in overrides if _parse_one(o).key_or_group == "sweep"])
+    return set(cfg.sweep.get("params") or {}) - given
+
+
+def _blame_the_sweep_file(exc: ViOdError, sweep: str, keys: set[str]) -> ViOdError:
+    """An unknown key that the sweep file set (not the user): say so, and what to do."""
+    for key in keys:
+        if f"'{key}'" in str(exc) and "unknown config key" in str(exc):
+            return ViOdError(f"sweep {sweep} sets {key}, which the chosen model does not have: "
+                             f"give the grid on the command line with sweep=custom")  # fmt: skip
+    return exc
+
+
 def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
     """Expand a sweep's grid into validated jobs (duplicates dropped, zero-leader cells skipped)."""
     name, grid = grid_overrides(overrides, multirun)
     composer = _Composer()
     jobs: dict[str, Job] = {}
     skipped: set[str] = set()
+    reasons: set[str] = set()
+    from_file = _file_keys(overrides, multirun)
     for point in grid_points(grid):
-        cfg = composer.config(point)
+        try:
+            cfg = composer.config(point)
+        except ViOdError as exc:
+            raise _blame_the_sweep_file(exc, name, from_file) from None
         if _skipped(cfg):
+            reasons.add(model_of(cfg).simulation.skip_reason)
             cell = OmegaConf.to_container(cfg, resolve=True)
             skipped.add(_digest({k: v for k, v in cell.items()
                                  if k not in ("method", "sweep", "rep", "seed")}))  # fmt: skip
             continue
         job = job_of(cfg, name)
         jobs.setdefault(job.job_id, job)
-    return Plan(sweep=name, jobs=tuple(jobs.values()), skipped_cells=len(skipped))
+    return Plan(sweep=name, jobs=tuple(jobs.values()), skipped_cells=len(skipped),
+                skip_reason="; ".join(sorted(r for r in reasons if r)))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- execution

@@ -160,6 +160,10 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
     }
     if prior is not None:
         row["truth"] = "prior"
+    # every parameter's columns, null until known: a folder of failed jobs keeps them
+    for name in model.names:
+        row |= {name: None, f"est_{name}": None, f"std_{name}": None, f"rank_{name}": None}
+        row |= {f"q{q}_{name}": None for q in ("05", "25", "75", "95")}
     truth = model.truth(None if trace is None else trace.eps)
     row |= truth
     if model.statistics is not None:

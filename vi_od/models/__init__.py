@@ -77,7 +77,8 @@ class Simulation:
     from_config: Callable  # (composed DictConfig) -> settings
     simulate: Callable  # (settings, seed) -> Trace
     experiment_key: Callable  # (settings) -> tuple of numbers (part of the experiment seed)
-    skip: Callable | None = None  # (settings) -> reason a grid cell is skipped, or None
+    skip: Callable | None = None  # (config values) -> whether a grid cell is skipped
+    skip_reason: str = ""  # what a skipped cell lacks, for the sweep's summary line
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ BCM_ROLES = Model(
         simulate=simulate.simulate_trace,
         experiment_key=lambda s: (s.N, s.T, round(s.leader_proportion * 1_000_000)),
         skip=simulate.zero_leaders,
+        skip_reason="round(N * leader_proportion) < 1",
     ),
     check_truth=_check_truth,
     statistics=_statistics,
