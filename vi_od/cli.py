@@ -157,17 +157,25 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
         console.print(f"opinions every {every} steps (time, X) written to {path}")
 
 
-def load_data(path: Path, opinions: Path | None, cfg=None):
+TIMEZONE = typer.Option(
+    None,
+    "--timezone",
+    help="Read naive event-log times in this zone (e.g. UTC, Europe/Paris); without it, "
+    "naive beside zoned times is an error.",
+)
+
+
+def load_data(path: Path, opinions: Path | None, cfg=None, timezone: str | None = None):
     """Observations of a trace or an event log; rho and mu an event log lacks come from cfg."""
     from vi_od.data import load_observations
 
     sim = simulator_settings(cfg if cfg is not None else compose_config([]))
     mu = {"mu_plus": sim.mu_plus, "mu_minus": sim.mu_minus}
-    return load_observations(path, opinions, rho=sim.rho, **mu)
+    return load_observations(path, opinions, rho=sim.rho, **mu, timezone=timezone)
 
 
 @app.command()
-def inspect(path: Path = DATA, opinions: Path = OPINIONS) -> None:
+def inspect(path: Path = DATA, opinions: Path = OPINIONS, timezone: str = TIMEZONE) -> None:
     """Validate a trace or an event log (simulated or your own data) and print its summary.
 
     Example: vi-od inspect events.csv --opinions opinions.csv
@@ -179,7 +187,7 @@ def inspect(path: Path = DATA, opinions: Path = OPINIONS) -> None:
             return
         from vi_od.data import eventlog
 
-        obs = load_data(path, opinions)
+        obs = load_data(path, opinions, timezone=timezone)
         print_summary(eventlog.summary(obs), f"{path}: valid event log")
 
 
@@ -387,6 +395,7 @@ def fit(
     truth: Path = typer.Option(
         None, "--truth", help="Known roles to score the fit against: agent, role (.csv/.parquet)."
     ),
+    timezone: str = TIMEZONE,
 ) -> None:
     """Estimate eps and the roles from a trace or an event log (simulated or your own data).
 
@@ -409,7 +418,7 @@ def fit(
         chosen, settings = method_settings(cfg)
         if agents_out is not None:
             check_agents_path(agents_out)
-        obs = load_data(data_path, opinions, cfg)
+        obs = load_data(data_path, opinions, cfg, timezone)
         if truth is not None:
             from vi_od.data.eventlog import read_roles
 
@@ -463,6 +472,7 @@ def check(
     alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="Error rate of the misfit verdict."),
     seed: int = typer.Option(0, help="Random seed of the replications."),
     opinions: Path = OPINIONS,
+    timezone: str = TIMEZONE,
 ) -> None:
     """Posterior predictive check: does the model fit these data at all?
 
@@ -475,7 +485,7 @@ def check(
 
     with user_errors():
         record = read_fit_record(fit_path)
-        obs = load_data(data, opinions)
+        obs = load_data(data, opinions, timezone=timezone)
         posterior = ppc.draws_from_record(record, obs.N, draws)
         with console.status(f"replicating {obs.M} interactions {posterior.eps.shape[0]} times"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)

@@ -24,10 +24,12 @@ def load_observations(
     rho: float = 32.0,
     mu_plus: Sequence[float] = (0.02, 0.02),
     mu_minus: Sequence[float] = (0.02, 0.02),
+    timezone: str | None = None,
 ) -> Observations:
     """Read a trace or an event log by its suffix; rho and mu fill what an event log lacks.
 
-    `opinions` is the opinions table of an event log in the as-of form.
+    `opinions` is the opinions table of an event log in the as-of form; `timezone` is how
+    to read its naive timestamps (without it, naive beside zoned times is an error).
     """
     path = Path(path)
     if path.name.lower().endswith(".npz"):
@@ -40,4 +42,5 @@ def load_observations(
 
     if eventlog.table_suffix(path) is None:
         raise ViOdError(f"{path}: unknown data format (expected {FORMATS})")
-    return eventlog.read(path, opinions, rho=rho, mu_plus=mu_plus, mu_minus=mu_minus)
+    mu = {"mu_plus": mu_plus, "mu_minus": mu_minus}
+    return eventlog.read(path, opinions, rho=rho, **mu, timezone=timezone)

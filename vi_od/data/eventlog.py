@@ -25,12 +25,12 @@ counted from 1 = the first data row, in the file's own order (a CSV's header is 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -172,20 +172,51 @@ def flags(col: pa.ChunkedArray) -> np.ndarray:
     return x.astype(np.int8)
 
 
-def times(col: pa.ChunkedArray) -> tuple[np.ndarray, str]:
-    """Times as numbers and their kind: integer (int64), float (float64), timestamp (int64 ns)."""
+@dataclass(frozen=True, eq=False)
+class Times:
+    """A time column read once: numbers stay numbers, timestamps become int64 ns since 1970.
+
+    zone says how timestamps were read: "naive" (wall-clock, no zone given), "UTC" (each had
+    its zone), or the --timezone naive ones were read in (then all are UTC instants).
+    `example` is the first value as written, to name in an error.
+    """
+
+    values: np.ndarray
+    kind: str  # integer, float or timestamp
+    zone: str | None = None
+    example: str = ""
+
+    def text(self, value) -> str:
+        """A value as `inspect` and errors show it."""
+        if self.kind == "timestamp":
+            return str(pd.Timestamp(int(value), tz=None if self.zone == "naive" else "UTC"))
+        return str(int(value)) if self.kind == "integer" else repr(float(value))
+
+
+def check_timezone(timezone: str | None) -> None:
+    """Refuse a --timezone pandas does not know, before any file is read."""
+    if timezone is not None:
+        try:
+            pd.Timestamp(0).tz_localize(timezone)
+        except Exception:  # zoneinfo, pytz and dateutil raise their own types
+            raise ViOdError(
+                f"--timezone {timezone}: unknown time zone (e.g. UTC, Europe/Paris, +01:00)"
+            ) from None
+
+
+def times(col: pa.ChunkedArray, timezone: str | None = None) -> Times:
+    """Times as numbers (integer or float) or timestamps (int64 ns, one zone policy)."""
     col = _plain(col)
     t = col.type
     if pa.types.is_integer(t):
-        return col.to_numpy().astype(np.int64), "integer"
+        return Times(col.to_numpy().astype(np.int64), "integer")
     if pa.types.is_floating(t):
-        x = col.to_numpy().astype(np.float64)
-        if not np.isfinite(x).all():
-            raise BadRow(_first(~np.isfinite(x)), f"{x[_first(~np.isfinite(x))]} is not a time")
-        return x, "float"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        tz = t.tz if pa.types.is_timestamp(t) else None
-        return pc.cast(col, pa.timestamp("ns", tz)).cast(pa.int64()).to_numpy(), "timestamp"
+        return Times(_finite(col.to_numpy().astype(np.float64), col), "float")
+    if pa.types.is_date(t):
+        col = col.cast(pa.timestamp("s"))
+    if pa.types.is_timestamp(col.type):
+        stamp = col.to_pandas()
+        return _stamps(stamp, _Shown(stamp), timezone)
     if not _is_text(t):
         raise _wrong_type(col, "integer, float or timestamp times")
     text = _text(col)
@@ -194,12 +225,78 @@ def times(col: pa.ChunkedArray) -> tuple[np.ndarray, str]:
         bad = np.isnan(number)
         if bad.any():
             raise BadRow(_first(bad), f"{text[_first(bad)]!r} is not a number")
-        return number, "float"
-    stamp = pd.to_datetime(pd.Series(text), errors="coerce", utc=True, format="ISO8601")
+        return Times(_finite(number, text), "float")
+    return _stamps(_parse_text(text, timezone), text, timezone)
+
+
+class _Shown:
+    """Typed timestamps shown as text only when an error needs one (1e7 strings cost seconds)."""
+
+    def __init__(self, stamp: pd.Series):
+        self.stamp = stamp
+
+    def __getitem__(self, row):
+        return str(self.stamp.iloc[row])
+
+
+def _finite(x: np.ndarray, shown) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise BadRow(_first(bad), f"{shown[_first(bad)]} is not a time")
+    return x
+
+
+def _parse_text(text: np.ndarray, timezone: str | None) -> pd.Series:
+    """ISO 8601 text (basic or extended) as datetimes; naive beside zoned rows needs a zone."""
+    series = pd.Series(text)
+    parse = lambda s, utc=False: pd.to_datetime(s, errors="coerce", format="ISO8601", utc=utc)
+    try:
+        stamp = parse(series)
+    except ValueError:  # "Mixed timezones": several offsets, or naive beside zoned
+        stamp = parse(series, utc=True)
+        zoned = np.array([pd.Timestamp(x).tzinfo is not None if ok else True
+                          for x, ok in zip(text, stamp.notna())])  # fmt: skip
+        if not zoned.all() and timezone is None:
+            naive, aware = _first(~zoned), _first(zoned)
+            raise BadRow(
+                max(naive, aware),
+                f"{text[naive]!r} has no time zone but {text[aware]!r} has one: write every "
+                "time with its zone, or say how to read naive times with --timezone",
+            ) from None
+        if not zoned.all():
+            local = _localize(parse(series[~zoned]), timezone, text[~zoned])
+            stamp = stamp.where(zoned, local.reindex(stamp.index))
     bad = stamp.isna().to_numpy()
     if bad.any():
         raise BadRow(_first(bad), f"{text[_first(bad)]!r} is not a number or an ISO timestamp")
-    return stamp.astype("int64").to_numpy(), "timestamp"
+    return stamp
+
+
+def _localize(stamp: pd.Series, timezone: str, text) -> pd.Series:
+    """Naive datetimes read as wall-clock times in `timezone`, as UTC instants."""
+    local = stamp.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    bad = local.isna().to_numpy()
+    if bad.any():
+        row = int(stamp.index[_first(bad)])
+        raise BadRow(row, f"{text[_first(bad)]} does not exist, or exists twice, in {timezone} "
+                          "(a daylight-saving change)")  # fmt: skip
+    return local.dt.tz_convert("UTC")
+
+
+def _stamps(stamp: pd.Series, text, timezone: str | None) -> Times:
+    """Datetimes as int64 ns: zoned ones in UTC, naive ones in --timezone or as written."""
+    zone = "naive"
+    if stamp.dt.tz is not None:
+        stamp, zone = stamp.dt.tz_convert("UTC"), "UTC"
+    elif timezone is not None:
+        stamp, zone = _localize(stamp, timezone, text), timezone
+    try:
+        ns = stamp.dt.as_unit("ns").astype("int64").to_numpy()
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        bad = ((stamp.dt.year < 1678) | (stamp.dt.year > 2261)).to_numpy()
+        row = _first(bad) if bad.any() else 0
+        raise BadRow(row, f"{text[row]} is outside the years 1678-2261 vi-od reads") from None
+    return Times(ns, "timestamp", zone, str(text[0]))
 
 
 CONVERTERS = {
@@ -246,22 +343,22 @@ def _same_ids(*arrays: np.ndarray) -> list[np.ndarray]:
     return [a.astype(str).astype(object) if a.dtype != object else a for a in arrays]
 
 
-def _same_times(a: tuple, b: tuple, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Times of two tables on one scale: timestamps with timestamps, numbers with numbers."""
-    (x, kind_x), (y, kind_y) = a, b
-    if (kind_x == "timestamp") != (kind_y == "timestamp"):
+def _same_times(a: Times, b: Times, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Times of two tables on one scale: numbers with numbers, instants with instants."""
+    if (a.kind == "timestamp") != (b.kind == "timestamp"):
         raise ViOdError(
-            f"{path}: column 'time' holds {kind_y} times, the event log's are {kind_x} times"
+            f"{path}: column 'time' holds {b.kind} times, the event log's are {a.kind} times "
+            f"({b.text(b.values[0])} beside {a.text(a.values[0])}): write both files alike"
         )
-    if kind_x != kind_y:
-        return x.astype(np.float64), y.astype(np.float64)
-    return x, y
-
-
-def _time_text(value, kind: str) -> str:
-    if kind == "timestamp":
-        return str(pd.Timestamp(int(value)))  # naive, or UTC for zoned times
-    return str(int(value)) if kind == "integer" else repr(float(value))
+    if a.kind == "timestamp" and (a.zone == "naive") != (b.zone == "naive"):
+        naive, aware = (a, b) if a.zone == "naive" else (b, a)
+        raise ViOdError(
+            f"{path}: time {naive.example!r} has no time zone but {aware.example!r} has one: "
+            "write every time with its zone, or say how to read naive times with --timezone"
+        )
+    if a.kind != b.kind:
+        return a.values.astype(np.float64), b.values.astype(np.float64)
+    return a.values, b.values
 
 
 def _show(agent) -> str:
@@ -296,7 +393,7 @@ def _as_of(path: Path, log: dict, book_path: Path, book: dict) -> dict:
         out[f"{who}_opinion"] = x
     if unknown:
         row, _, who = min(unknown)
-        when = _time_text(log["time"][0][row], log["time"][1])
+        when = log["time"].text(log["time"].values[row])
         raise ViOdError(
             f"{path}: column '{who}', row {row + 1}: agent {_show(log[who][row])} has no "
             f"opinion at or before time {when} in {book_path}"
@@ -373,8 +470,12 @@ def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
 
 
-def _read_columns(path: Path, opinions_path: Path | None) -> tuple[dict, pa.Schema]:
+def _read_columns(
+    path: Path, opinions_path: Path | None, timezone: str | None = None
+) -> tuple[dict, pa.Schema]:
     """The log's checked columns (opinions joined from the table in the as-of form)."""
+    check_timezone(timezone)
+    read_times = lambda col: times(col, timezone)
     table = read_table(path, "an event log")
     as_of = opinions_path is not None
     if as_of and any(c in table.column_names for c in OPINION_COLUMNS):
@@ -385,11 +486,12 @@ def _read_columns(path: Path, opinions_path: Path | None) -> tuple[dict, pa.Sche
     what = "an event log with an opinions table" if as_of else "an event log"
     hint = "; without the opinion columns, give an opinions table: --opinions"
     _require_columns(path, table, needed, what, hint)
-    log = _convert(path, table, {name: CONVERTERS[name] for name in needed})
+    converters = {name: CONVERTERS[name] for name in needed} | {"time": read_times}
+    log = _convert(path, table, converters)
     if as_of:
         book_table = read_table(opinions_path, "an opinions table")
         _require_columns(opinions_path, book_table, OPINIONS_TABLE, "an opinions table")
-        converters = {"agent": ids, "time": times, "opinion": opinions}
+        converters = {"agent": ids, "time": read_times, "opinion": opinions}
         book = _convert(opinions_path, book_table, converters)
         log["sender"], log["receiver"], book["agent"] = _same_ids(
             log["sender"], log["receiver"], book["agent"]
@@ -423,31 +525,33 @@ def read(
     rho: float = 32.0,
     mu_plus=(0.02, 0.02),
     mu_minus=(0.02, 0.02),
+    timezone: str | None = None,
 ) -> Observations:
     """Read an event log (and its opinions table, in the as-of form) into Observations.
 
-    rho, mu_plus and mu_minus are used where the log's metadata does not give them.
+    rho, mu_plus and mu_minus are used where the log's metadata does not give them;
+    `timezone` is the zone of naive timestamps (else they must not meet zoned ones).
     """
     path = Path(path)
     opinions_path = None if opinions_path is None else Path(opinions_path)
-    log, schema = _read_columns(path, opinions_path)
+    log, schema = _read_columns(path, opinions_path, timezone)
     sender, receiver = _same_ids(log["sender"], log["receiver"])
     both = np.concatenate([sender, receiver])
     agent_ids, codes = sorted_codes(both)
     agent_ids, truth = _truth(path, schema, np.asarray(agent_ids))
     if agent_ids.size != codes.max() + 1:  # the truth's agents 0..n-1 include unseen ones
         codes = both.astype(np.int64)
-    time, kind = log["time"]
-    values, rank = sorted_codes(time)
-    span = {"kind": kind, "first": _time_text(values[0], kind)}
-    span |= {"last": _time_text(values[-1], kind), "distinct": int(values.size)}
+    time = log["time"]
+    values, rank = sorted_codes(time.values)
+    span = {"kind": time.kind, "first": time.text(values[0]), "last": time.text(values[-1])}
+    span |= {"distinct": int(values.size)} | ({"zone": time.zone} if time.zone else {})
     meta = {"source": str(path), "opinions": None if opinions_path is None else str(opinions_path)}
     meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config"}
     meta |= truth.pop("meta", {})
     return from_columns(
         rank,
-        codes[: time.size],
-        codes[time.size :],
+        codes[: time.values.size],
+        codes[time.values.size :],
         log["sender_opinion"],
         log["receiver_opinion"],
         log["positive"],
