@@ -61,18 +61,25 @@ def read_table(path: Path, what: str) -> pa.Table:
     suffix = table_suffix(path)
     if suffix is None:
         raise ViOdError(f"{path}: {what} must be a .parquet, .csv or .csv.gz file")
+    if path.is_dir():
+        raise ViOdError(f"{path}: is a folder; {what} is one file")
     if not path.is_file():
         raise ViOdError(f"{path}: no such file")
     try:
         if suffix == ".parquet":
-            return pq.read_table(path)
-        # ids as text: "007" and "7" are two agents; canonical integers become ints later
-        types = {c: pa.string() for c in ID_COLUMNS}
-        return pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+            table = pq.read_table(path)
+        else:  # ids as text: "007" and "7" are two agents; canonical integers become ints later
+            types = {c: pa.string() for c in ID_COLUMNS}
+            options = pa_csv.ConvertOptions(column_types=types)
+            table = pa_csv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "Parquet" if suffix == ".parquet" else "CSV"
         raise ViOdError(f"{path}: not a readable {kind} file ({detail})") from None
+    twice = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    if twice:
+        raise ViOdError(f"{path}: column '{twice[0]}' appears twice in the header")
+    return table
 
 
 class BadRow(Exception):
@@ -109,8 +116,11 @@ def _wrong_type(col: pa.ChunkedArray, expected: str) -> BadRow:
     return BadRow(0, f"must hold {expected}, the column holds {col.type} values")
 
 
-def ids(col: pa.ChunkedArray) -> np.ndarray:
-    """Agent ids: integers (int64) or strings; text that is all canonical integers -> int64."""
+def ids(col: pa.ChunkedArray, notes: list | None = None) -> np.ndarray:
+    """Agent ids: integers (int64) or strings; text that is all canonical integers -> int64.
+
+    Spaces around a text id are stripped (" 7" is agent 7, not a new agent), with a note.
+    """
     col = _plain(col)
     if pa.types.is_integer(col.type):
         return col.to_numpy().astype(np.int64)
@@ -122,17 +132,23 @@ def ids(col: pa.ChunkedArray) -> np.ndarray:
         return x.astype(np.int64)
     if not _is_text(col.type):
         raise _wrong_type(col, "integer or string ids")
-    text = pd.Series(_text(col))
-    empty = (text.str.strip() == "").to_numpy()
+    raw = pd.Series(_text(col))
+    text = raw.str.strip()
+    empty = (text == "").to_numpy()
     if empty.any():
         raise BadRow(_first(empty), "id is empty")
+    spaced = (text != raw).to_numpy()
+    if spaced.any() and notes is not None:
+        notes.append(f"{int(spaced.sum())} id(s) had spaces around them, stripped (first: "
+                     f"{raw[_first(spaced)]!r}, row {_first(spaced) + 1})")  # fmt: skip
     if text.str.fullmatch(r"-?(0|[1-9][0-9]*)").all() and text.str.len().max() < 19:
         return text.astype(np.int64).to_numpy()
     return text.to_numpy(dtype=object)
 
 
-def opinions(col: pa.ChunkedArray) -> np.ndarray:
-    """Opinions as float64, each a number in [0, 1]."""
+def opinions(col: pa.ChunkedArray, clip: float | None = None, notes: list | None = None):
+    """Opinions as float64, each a number in [0, 1]; with `clip`, values up to clip outside
+    (float noise such as -0.0012) are clipped into [0, 1] and counted in `notes`."""
     col = _plain(col)
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
         x = col.to_numpy().astype(np.float64)
@@ -146,10 +162,24 @@ def opinions(col: pa.ChunkedArray) -> np.ndarray:
         raise _wrong_type(col, "numbers in [0, 1]")
     if np.isnan(x).any():
         raise BadRow(_first(np.isnan(x)), "value is NaN; opinions must lie in [0, 1]")
+    x, clipped = clip_opinions(x, clip)
     bad = (x < 0) | (x > 1)
     if bad.any():
-        raise BadRow(_first(bad), f"{x[_first(bad)]:g} is outside [0, 1]")
+        raise BadRow(_first(bad), f"{x[_first(bad)]:g} is outside [0, 1]{CLIP_HINT}")
+    if clipped and notes is not None:
+        notes.append(f"clipped {clipped} opinion(s) into [0, 1] (--clip-opinions {clip:g})")
     return x
+
+
+CLIP_HINT = " (if that is float noise, --clip-opinions 0.01 clips values that close)"
+
+
+def clip_opinions(x: np.ndarray, clip: float | None) -> tuple[np.ndarray, int]:
+    """(x with values at most `clip` outside [0, 1] clipped into it, how many were)."""
+    if not clip:
+        return x, 0
+    near = ((x < 0) & (x >= -clip)) | ((x > 1) & (x <= 1 + clip))
+    return np.where(near, np.clip(x, 0.0, 1.0), x), int(near.sum())
 
 
 def flags(col: pa.ChunkedArray) -> np.ndarray:
@@ -471,11 +501,17 @@ def _number(x) -> bool:
 
 
 def _read_columns(
-    path: Path, opinions_path: Path | None, timezone: str | None = None
-) -> tuple[dict, pa.Schema]:
-    """The log's checked columns (opinions joined from the table in the as-of form)."""
+    path: Path, opinions_path: Path | None, timezone: str | None = None, clip=None
+) -> tuple[dict, pa.Schema, list[str]]:
+    """The log's checked columns (opinions joined from the table in the as-of form), and
+    notes on what was fixed on the way (ids stripped, opinions clipped)."""
     check_timezone(timezone)
+    notes: list[str] = []
     read_times = lambda col: times(col, timezone)
+    read_ids = lambda col: ids(col, notes)
+    read_opinions = lambda col: opinions(col, clip, notes)
+    custom = {"time": read_times, "sender": read_ids, "receiver": read_ids}
+    custom |= {"sender_opinion": read_opinions, "receiver_opinion": read_opinions}
     table = read_table(path, "an event log")
     as_of = opinions_path is not None
     if as_of and any(c in table.column_names for c in OPINION_COLUMNS):
@@ -486,18 +522,20 @@ def _read_columns(
     what = "an event log with an opinions table" if as_of else "an event log"
     hint = "; without the opinion columns, give an opinions table: --opinions"
     _require_columns(path, table, needed, what, hint)
-    converters = {name: CONVERTERS[name] for name in needed} | {"time": read_times}
-    log = _convert(path, table, converters)
+    log = _convert(path, table, {name: custom.get(name, CONVERTERS[name]) for name in needed})
+    notes[:] = [f"{path}: {note}" for note in notes]
+    book_notes = len(notes)
     if as_of:
         book_table = read_table(opinions_path, "an opinions table")
         _require_columns(opinions_path, book_table, OPINIONS_TABLE, "an opinions table")
-        converters = {"agent": ids, "time": read_times, "opinion": opinions}
+        converters = {"agent": read_ids, "time": read_times, "opinion": read_opinions}
         book = _convert(opinions_path, book_table, converters)
+        notes[book_notes:] = [f"{opinions_path}: {note}" for note in notes[book_notes:]]
         log["sender"], log["receiver"], book["agent"] = _same_ids(
             log["sender"], log["receiver"], book["agent"]
         )
         log |= _as_of(path, log, opinions_path, book)
-    return log, table.schema
+    return log, table.schema, notes
 
 
 def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -526,15 +564,17 @@ def read(
     mu_plus=(0.02, 0.02),
     mu_minus=(0.02, 0.02),
     timezone: str | None = None,
+    clip_opinions: float | None = None,
 ) -> Observations:
     """Read an event log (and its opinions table, in the as-of form) into Observations.
 
     rho, mu_plus and mu_minus are used where the log's metadata does not give them;
-    `timezone` is the zone of naive timestamps (else they must not meet zoned ones).
+    `timezone` is the zone of naive timestamps (else they must not meet zoned ones);
+    `clip_opinions` the float noise outside [0, 1] to clip (meta["notes"] counts it).
     """
     path = Path(path)
     opinions_path = None if opinions_path is None else Path(opinions_path)
-    log, schema = _read_columns(path, opinions_path, timezone)
+    log, schema, notes = _read_columns(path, opinions_path, timezone, clip_opinions)
     sender, receiver = _same_ids(log["sender"], log["receiver"])
     both = np.concatenate([sender, receiver])
     agent_ids, codes = sorted_codes(both)
@@ -546,7 +586,7 @@ def read(
     span = {"kind": time.kind, "first": time.text(values[0]), "last": time.text(values[-1])}
     span |= {"distinct": int(values.size)} | ({"zone": time.zone} if time.zone else {})
     meta = {"source": str(path), "opinions": None if opinions_path is None else str(opinions_path)}
-    meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config"}
+    meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config", "notes": notes}
     meta |= truth.pop("meta", {})
     return from_columns(
         rank,
