@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -368,10 +369,11 @@ def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
 
 
 def pending(plan: Plan, results_dir: str | os.PathLike, retry_failed: bool = False):
-    """(jobs still to run, number already done): a job is done if its file exists
-    (and, with retry_failed, its status is ok)."""
+    """(jobs still to run, number already done): a job is done if its file exists and is
+    whole (and, with retry_failed, its status is ok); a truncated row runs again."""
     files = results.finished(results_dir)
     done = {job.job_id for job in plan.jobs if job.job_id in files}
+    done = {job_id for job_id in done if results.readable(files[job_id])}
     if retry_failed:
         status = results.statuses({job_id: files[job_id] for job_id in done})
         done = {job_id for job_id in done if status[job_id] == "ok"}
@@ -412,6 +414,18 @@ def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[
         yield (jobs or sum(client.nthreads().values())), None
 
 
+def _locked(run):
+    """Run a sweep holding its results folder's lock (results.lock)."""
+
+    @functools.wraps(run)
+    def locked(plan: Plan, results_dir: str | os.PathLike, **options) -> Counter:
+        with results.lock(results_dir):
+            return run(plan, results_dir, **options)
+
+    return locked
+
+
+@_locked
 def run(
     plan: Plan,
     results_dir: str | os.PathLike,

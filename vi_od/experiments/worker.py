@@ -255,11 +255,15 @@ def _start_jax() -> None:
 def _experiment_trace(job: dict, results_dir: str):
     """The experiment's trace: read from the cache, or simulated and saved atomically."""
     from vi_od.data import trace as trace_io
+    from vi_od.errors import ViOdError
     from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 
     path = trace_path(results_dir, job)
     if path.exists():
-        return trace_io.load(path)
+        try:
+            return trace_io.load(path)
+        except ViOdError:  # truncated or corrupt (a killed copy, a full disk): make it again
+            pass
     if job.get("truth") is not None:  # SBC: the truth comes from the method's prior
         from vi_od.checks.sbc import simulate_from_prior
 
