@@ -434,7 +434,7 @@ def fit(
     """
     import dataclasses
 
-    from vi_od.inference import check_limits
+    from vi_od.inference import check_limits, convergence
     from vi_od.inference.fitting import (
         agents_table,
         check_agents_path,
@@ -467,6 +467,8 @@ def fit(
         check_limits(chosen, obs, settings)
         result = fit_observations(obs, chosen.name, settings, seed)
         print_fit(result.record, obs)
+        if (note := convergence.warning(result.record)) is not None:
+            print(f"warning: {note}", file=sys.stderr)
         with all_or_nothing() as wrote:
             if out is not None:
                 wrote(write_json(result.record, out))

@@ -22,6 +22,8 @@ NEW_IN_ISSUE_13 = [
     for kind in ("q05", "q25", "q75", "q95", "rank")
     for name in ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
 ] + ["n_draws", "truth"]
+NEW_IN_ISSUE_26 = ["converged"]  # at the end: rows written before read it as null
+ALL_NEW = NEW_IN_ISSUE_13 + NEW_IN_ISSUE_26
 
 
 def row(job_id, status="ok", **extra):
@@ -30,7 +32,7 @@ def row(job_id, status="ok", **extra):
 
 
 def test_schema_has_exactly_the_agreed_columns():
-    assert list(results.COLUMNS) == COLUMNS_OF_THE_BRIEF + NEW_IN_ISSUE_13
+    assert list(results.COLUMNS) == COLUMNS_OF_THE_BRIEF + ALL_NEW
 
 
 def test_rows_written_before_the_new_columns_load_with_new_ones(tmp_path):
@@ -43,7 +45,7 @@ def test_rows_written_before_the_new_columns_load_with_new_ones(tmp_path):
     assert table.schema.equals(results.SCHEMA, False)
     df = results.load(tmp_path).set_index("job_id")
     assert df.loc["old", "rmse_eps"] == pytest.approx(0.1) and df.loc["new", "rank_eps_plus_F"] == 7
-    assert df.loc["old", NEW_IN_ISSUE_13].isna().all()
+    assert df.loc["old", ALL_NEW].isna().all()
     assert df.loc["new", "q05_eps_plus_F"] == pytest.approx(0.1)
 
 
@@ -64,13 +66,13 @@ def test_all_null_columns_keep_their_types(tmp_path):
 def test_a_folder_of_only_failures_still_loads_with_every_column(tmp_path):
     results.write_row(tmp_path / "runs", row("a", "timeout"))
     df = results.load(tmp_path)
-    assert list(df.columns) == COLUMNS_OF_THE_BRIEF + NEW_IN_ISSUE_13 and len(df) == 1
+    assert list(df.columns) == COLUMNS_OF_THE_BRIEF + ALL_NEW and len(df) == 1
 
 
 def test_empty_or_missing_folder_is_an_empty_frame(tmp_path):
     assert results.load(tmp_path).empty
     df = results.load(tmp_path / "not-yet")
-    assert df.empty and list(df.columns) == COLUMNS_OF_THE_BRIEF + NEW_IN_ISSUE_13
+    assert df.empty and list(df.columns) == COLUMNS_OF_THE_BRIEF + ALL_NEW
 
 
 def test_rewrite_replaces_and_temp_files_are_ignored(tmp_path):

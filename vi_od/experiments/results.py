@@ -64,6 +64,9 @@ SCHEMA = pa.schema(
         *[(f"rank_{name}", pa.int64()) for name in _EPS],
         ("n_draws", pa.int64()),
         ("truth", pa.string()),
+        # issue 26: r_hat/ESS (MCMC) or a finite loss (SVI) by the field's convention; null
+        # for methods without a check (ABC) and for rows written before
+        ("converged", pa.bool_()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)

@@ -163,6 +163,7 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
         row.update(_trace_columns(trace))
     if posterior is not None:
         from vi_od.checks.sbc import interval_columns
+        from vi_od.inference.convergence import converged
         from vi_od.inference.posterior import metrics
 
         estimates = zip(posterior.param_names, posterior.eps_mean, posterior.eps_std)
@@ -177,6 +178,7 @@ def make_row(job: dict, trace, posterior, status: str, error: str | None, wall: 
         row["n_steps"] = info.get("steps")
         row["n_samples"] = info.get("samples")
         row["n_simulations"] = info.get("simulations")
+        row["converged"] = converged(info)
     return row
 
 

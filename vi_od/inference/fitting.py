@@ -20,6 +20,7 @@ from vi_od.atomic import atomic_write
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
+from vi_od.inference.convergence import converged
 from vi_od.inference.posterior import Posterior, summarize
 from vi_od.models import Model
 
@@ -52,6 +53,7 @@ def fit_observations(
         "wall_time_s": wall,
         **summarize(posterior, obs),
         "agent_ids": _json_ready(list(obs.agent_ids)),  # aligned with roles and p_leader
+        "converged": converged(posterior.info),  # None: the method has no convergence check
     }
     return FitResult(posterior, record)
 
