@@ -180,6 +180,7 @@ def test_inspect_shows_the_real_first_time_not_1970(tmp_path):
     result = runner.invoke(app, ["inspect", str(events), "--opinions", str(opinions)])
     assert result.exit_code == 0, result.output
     assert "2024-03-01 09:00:00" in result.output and "1970" not in result.output
+    assert "timestamp (naive)" in result.output
     mixed = reproducer(tmp_path, "iso", "Z")
     result = runner.invoke(app, ["inspect", str(mixed[0]), "--opinions", str(mixed[1])])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -663,6 +663,7 @@ def summary(obs: Observations) -> dict:
         "distinct times": span.get("distinct", int(obs.time.max()) + 1),
         "first time": span.get("first", ""),
         "last time": span.get("last", ""),
+        "times": span.get("kind", "") + (f" ({span['zone']})" if span.get("zone") else ""),
         "positive rate": float(obs.s_plus.mean()),
         "negative rate": float(obs.s_minus.mean()),
         "self-interactions (u == v)": int((obs.sender == obs.receiver).sum()),
