@@ -243,7 +243,6 @@ class _Composer:
                 raise ViOdError(f"{o.input_line}: {_first_line(exc)}") from None
         return cfg
 
-
     def _has(self, base: DictConfig, o: Override) -> bool:
         """Whether the point's method has the override's method.<key> (other keys: True)."""
         key = o.key_or_group
