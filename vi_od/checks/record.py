@@ -40,20 +40,17 @@ def check_record(record: dict, agent_ids: np.ndarray, where: Path) -> None:
     p_leader = _numbers(record.get("p_leader", []), "p_leader", where)
     if "leader_proportion" in record:
         _numbers(record["leader_proportion"], "leader_proportion", where)
-    ids = record.get("agent_ids")
-    if ids is None:  # records of older versions: the count is all there is to compare
-        if p_leader.size != agent_ids.size:
-            raise ViOdError(
-                f"{where}: the fit is of {p_leader.size} agents but the data have "
-                f"{agent_ids.size}: not a fit of these data"
-            )
-        return
-    theirs = [str(a) for a in ids] if isinstance(ids, list) else None
-    ours = [str(a) for a in np.asarray(agent_ids).tolist()]
-    if theirs != ours or p_leader.size != len(ours):
-        first = next((a for a, b in zip(theirs or [], ours) if a != b), None)
-        detail = f"first difference: {first!r}" if first else f"{len(theirs or [])} agents"
+    if p_leader.size != agent_ids.size:
         raise ViOdError(
-            f"{where}: the fit's agents are not the data's ({detail}; the data have "
-            f"{len(ours)}): not a fit of these data"
+            f"{where}: the fit is of {p_leader.size} agents but the data have "
+            f"{agent_ids.size}: not a fit of these data"
+        )
+    ids = record.get("agent_ids")  # records of older versions have only the count
+    ours = [str(a) for a in np.asarray(agent_ids).tolist()]
+    theirs = [str(a) for a in ids] if isinstance(ids, list) else ours if ids is None else []
+    if theirs != ours:
+        first = next((a for a, b in zip(theirs, ours) if a != b), "?")
+        raise ViOdError(
+            f"{where}: the fit's agents are not the data's (the fit has agent {first!r} where "
+            "the data have another): not a fit of these data"
         )
