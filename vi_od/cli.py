@@ -10,10 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vi_od.config import compose_config, method_settings, model_of, simulator_settings
+from vi_od.config import (
+    checked_seed,
+    compose_config,
+    method_settings,
+    model_of,
+    simulator_settings,
+    with_method,
+)
 from vi_od.data import trace as trace_io
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
+from vi_od.outputs import all_or_nothing, check_figure, check_writable
 
 app = typer.Typer(
     help="Estimate parameters of opinion-dynamics models from traces, and run method grids.",
@@ -92,10 +100,12 @@ def simulate(
     from vi_od import limits
 
     with user_errors():
+        check_writable(out, "--out")
+        check_figure(plot)
         cfg = compose_config(overrides or [])
         model = model_of(cfg)
         settings = simulator_settings(cfg)
-        seed = cfg.seed if seed is None else seed
+        seed = checked_seed(cfg.seed if seed is None else seed)
         if out.suffix == ".parquet":
             if model.name != "bcm-roles":
                 raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
@@ -170,30 +180,59 @@ def model_config(name: str):
     return compose_config([f"model={name}"] if name in BUILTIN else [])
 
 
-def load_data(path: Path, opinions: Path | None, cfg=None):
+TIMEZONE = typer.Option(
+    None,
+    "--timezone",
+    help="Read naive event-log times in this zone (e.g. UTC, Europe/Paris); without it, "
+    "naive beside zoned times is an error.",
+)
+
+
+CLIP = typer.Option(
+    None,
+    "--clip-opinions",
+    min=0.0,
+    max=0.1,
+    help="Clip opinions at most this far outside [0, 1] (float noise, e.g. 0.01); "
+    "how many were clipped is printed.",
+)
+
+
+def load_data(path: Path, opinions: Path | None, cfg=None, timezone=None, clip=None):
     """Observations of a trace or an event log; rho and mu an event log lacks come from the
-    config's model (its simulator settings)."""
+    config's model (its simulator settings).
+
+    What the readers fixed on the way (ids stripped, opinions clipped) is printed as warnings.
+    """
     from vi_od.data import load_observations
 
     sim = simulator_settings(cfg if cfg is not None else compose_config([]))
     mu = {"mu_plus": sim.mu_plus, "mu_minus": sim.mu_minus}
-    return load_observations(path, opinions, rho=sim.rho, **mu)
+    where = {"timezone": timezone, "clip_opinions": clip}
+    obs = load_observations(path, opinions, rho=sim.rho, **mu, **where)
+    for note in obs.meta.get("notes", []):
+        print(f"warning: {note}", file=sys.stderr)
+    return obs
 
 
 @app.command()
-def inspect(path: Path = DATA, opinions: Path = OPINIONS) -> None:
+def inspect(
+    path: Path = DATA, opinions: Path = OPINIONS, timezone: str = TIMEZONE, clip: float = CLIP
+) -> None:
     """Validate a trace or an event log (simulated or your own data) and print its summary.
 
     Example: vi-od inspect events.csv --opinions opinions.csv
     """
     with user_errors():
         if path.name.lower().endswith(".npz") and opinions is None:
-            trace = trace_io.load(path)
+            trace = trace_io.load(path, clip)
+            for note in trace.meta.get("notes", []):
+                print(f"warning: {note}", file=sys.stderr)
             print_summary(trace_io.summary(trace), f"{path}: valid trace")
             return
         from vi_od.data import eventlog
 
-        obs = load_data(path, opinions)
+        obs = load_data(path, opinions, timezone=timezone, clip=clip)
         print_summary(eventlog.summary(obs), f"{path}: valid event log")
 
 
@@ -432,6 +471,8 @@ def fit(
     truth: Path = typer.Option(
         None, "--truth", help="Known roles to score the fit against: agent, role (.csv/.parquet)."
     ),
+    timezone: str = TIMEZONE,
+    clip: float = CLIP,
 ) -> None:
     """Estimate a model's parameters (and latents) from a trace or an event log.
 
@@ -441,7 +482,7 @@ def fit(
     """
     import dataclasses
 
-    from vi_od.inference import check_limits
+    from vi_od.inference import check_limits, convergence
     from vi_od.inference.fitting import (
         agents_table,
         check_agents_path,
@@ -452,13 +493,17 @@ def fit(
     )
 
     with user_errors():
-        sugar = [*([f"method={method}"] if method else []), *([f"model={model}"] if model else [])]
-        cfg = compose_config([*(overrides or []), *sugar])
+        sugar = [f"model={model}"] if model else []
+        cfg = compose_config([*with_method(overrides or [], method), *sugar])
         chosen, settings = method_settings(cfg)
         fitted = model_of(cfg)
+        seed = checked_seed(cfg.seed if seed is None else seed)
         if agents_out is not None:
             check_agents_path(agents_out)
-        obs = load_data(data_path, opinions, cfg)
+        for option, path in (("--out", out), ("--idata", idata), ("--agents-out", agents_out)):
+            check_writable(path, option)
+        check_figure(plot)
+        obs = load_data(data_path, opinions, cfg, timezone, clip)
         if truth is not None:
             from vi_od.data.eventlog import read_roles
 
@@ -471,24 +516,27 @@ def fit(
         if obs.meta.get("rho_from") == "config":
             mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
             console.print(f"rho={obs.rho:g} {mu}: from the config (not in the data)")
-        seed = cfg.seed if seed is None else seed
         check_limits(chosen, obs, settings, fitted)
         result = fit_observations(obs, chosen.name, settings, seed, fitted)
         print_fit(result.record, obs)
-        if out is not None:
-            write_json(result.record, out)
-            console.print(f"fit written to {out}")
-        if agents_out is not None:
-            write_agents(agents_table(result.posterior, obs), agents_out)
-            console.print(f"agents written to {agents_out}")
-        if idata is not None:
-            save_idata(result.posterior, idata, obs.agent_ids)
-            console.print(f"posterior draws written to {idata}")
-        if plot is not None:
-            from vi_od.reporting.plots import fit as fit_figure
+        if (note := convergence.warning({"method": result.record.method, **result.record.info})):
+            print(f"warning: {note}", file=sys.stderr)
+        with all_or_nothing() as wrote:
+            if out is not None:
+                wrote(write_json(result.record, out))
+                console.print(f"fit written to {out}")
+            if agents_out is not None:
+                wrote(write_agents(agents_table(result.posterior, obs), agents_out))
+                console.print(f"agents written to {agents_out}")
+            if idata is not None:
+                wrote(save_idata(result.posterior, idata, obs.agent_ids))
+                console.print(f"posterior draws written to {idata}")
+            if plot is not None:
+                from vi_od.reporting.plots import fit as fit_figure
 
-            save_figure(fit_figure(result.posterior, obs), plot)
-            console.print(f"fit drawn to {plot}")
+                wrote(plot)
+                save_figure(fit_figure(result.posterior, obs), plot)
+                console.print(f"fit drawn to {plot}")
 
 
 def read_fit_record(path: Path):
@@ -514,6 +562,8 @@ def check(
     alpha: float = typer.Option(0.05, min=0.0, max=1.0, help="Error rate of the misfit verdict."),
     seed: int = typer.Option(0, help="Random seed of the replications."),
     opinions: Path = OPINIONS,
+    timezone: str = TIMEZONE,
+    clip: float = CLIP,
 ) -> None:
     """Posterior predictive check: does the model fit these data at all?
 
@@ -525,24 +575,29 @@ def check(
     from vi_od.models import get_model
 
     with user_errors():
+        seed = checked_seed(seed)
+        check_writable(out, "--out")
+        check_figure(plot)
         record = read_fit_record(fit_path)
         model = get_model(record.model)
         if model.ppc is None:
             raise ViOdError(f"model {model.name} has no posterior predictive check yet")
         ppc = model.ppc
-        obs = load_data(data, opinions, model_config(model.name))
+        obs = load_data(data, opinions, model_config(model.name), timezone=timezone, clip=clip)
         posterior = ppc.draws_from_record(record, obs, draws)
         with console.status(f"replicating {obs.M} interactions from {draws} posterior draws"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)
         print(result.summary_line())
-        if out is not None:
-            context = {"data": str(data), "fit": str(fit_path), "method": record.method,
-                       "interactions": obs.M, "agents": obs.N, "seed": seed}  # fmt: skip
-            write_json(ppc.to_json(result, **context), out)
-            console.print(f"check written to {out}")
-        if plot is not None:
-            save_figure(ppc.figure(result), plot)
-            console.print(f"check drawn to {plot}")
+        with all_or_nothing() as wrote:
+            if out is not None:
+                context = {"data": str(data), "fit": str(fit_path), "method": record.method,
+                           "interactions": obs.M, "agents": obs.N, "seed": seed}  # fmt: skip
+                wrote(write_json(ppc.to_json(result, **context), out))
+                console.print(f"check written to {out}")
+            if plot is not None:
+                wrote(plot)
+                save_figure(ppc.figure(result), plot)
+                console.print(f"check drawn to {plot}")
 
 
 def print_fit(record, obs: Observations) -> None:

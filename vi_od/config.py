@@ -36,6 +36,12 @@ def search_path() -> list[str]:
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose conf/config.yaml with key=value overrides; a bad override is a ViOdError."""
+    for text in overrides:
+        if text.lstrip().startswith(("~", "+")):  # Hydra's delete/add: no setting may vanish
+            raise ViOdError(
+                f"{text}: adding (+key) or deleting (~key) config keys is not supported; "
+                "set a known key as key=value"
+            )
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
@@ -50,7 +56,7 @@ def _one_line(exc: Exception, overrides: Sequence[str]) -> str:
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         key = cause.full_key
         if "not in struct" in str(cause):
-            return f"unknown config key '{key}' ({_known_keys_hint(key)})"
+            return f"unknown config key '{key}' ({_known_keys_hint(key, overrides)})"
         return f"{key}: {str(cause).splitlines()[0]}"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if "Available options in '" in str(exc):
@@ -63,9 +69,10 @@ def _one_line(exc: Exception, overrides: Sequence[str]) -> str:
     return f"invalid override: {lines[0] if lines else type(exc).__name__}"
 
 
-def _known_keys_hint(key: str) -> str:
-    """List the keys that do exist next to an unknown one."""
-    base = compose_defaults()
+def _known_keys_hint(key: str, overrides: Sequence[str] = ()) -> str:
+    """List the keys that do exist next to an unknown one (of the chosen method, simulator)."""
+    groups = ("method=", "simulator=", "sweep=")
+    base = compose_defaults([o for o in overrides if o.startswith(groups)])
     prefix, _, _ = key.rpartition(".")
     node = OmegaConf.select(base, prefix) if prefix else base
     if isinstance(node, DictConfig):
@@ -74,11 +81,28 @@ def _known_keys_hint(key: str) -> str:
     return "see conf/config.yaml"
 
 
-def compose_defaults() -> DictConfig:
-    """The config with no overrides."""
+def compose_defaults(choices: Sequence[str] = ()) -> DictConfig:
+    """The config with no overrides but the config-group choices (method=nuts)."""
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(config_name="config", overrides=search_path())
+        return compose(config_name="config", overrides=[*search_path(), *choices])
+
+
+def with_method(overrides: Sequence[str], method: str | None) -> list[str]:
+    """The overrides with `--method M` as method=M; a different method=... is a conflict."""
+    if method is None:
+        return list(overrides)
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].strip() == "method"]
+    if any(g.strip() != method for g in given):
+        raise ViOdError(f"--method {method} and method={given[0]} disagree: give one of them")
+    return list(overrides) if given else [*overrides, f"method={method}"]
+
+
+def checked_seed(seed, option: str = "--seed") -> int:
+    """A seed JAX and numpy both take: an integer in [0, 2**63)."""
+    ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63
+    require(ok, option, seed, "an integer in [0, 2**63)")
+    return seed
 
 
 def model_of(cfg: DictConfig) -> Model:

@@ -113,7 +113,7 @@ def test_a_record_without_draws_or_of_other_data_is_refused(well):
     with pytest.raises(ViOdError, match="the fit is of 200 agents but the data have 30"):
         draws_of(record, other)
     renamed = dataclasses.replace(obs, agent_ids=np.arange(obs.N) + 1)
-    with pytest.raises(ViOdError, match="agent ids differ"):
+    with pytest.raises(ViOdError, match="agents are not the data's"):
         draws_of(record, renamed)
 
 

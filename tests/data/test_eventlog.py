@@ -205,6 +205,7 @@ def test_equal_times_share_one_index_in_time_order(tmp_path):
         "first": "2024-05-01 09:00:00",
         "last": "2024-05-02 00:00:00",
         "distinct": 3,
+        "zone": "naive",
     }
     # ABC replays them as one step: both 10:00 interactions read the opinions before 10:00
     replayed = observe(obs)

@@ -17,13 +17,14 @@ FIXED = """job_id sweep model method rep seed N T E leader_proportion n_leaders 
 role_error_rate perfect_roles leaders_recall brier ece est_leader_proportion wall_time_s status
 error settings n_steps n_samples n_simulations pos_interactions_L neg_interactions_L
 pos_interactions_F neg_interactions_F var_X_final abs_diff_eps_plus abs_diff_eps_minus
-versions n_draws truth""".split()
+versions n_draws truth converged""".split()
 # the paper model's own columns, named by its parameters (typed by results.column_type)
 PER_PARAMETER = [f"{kind}{name}" for kind in ("", "est_", "std_", "q05_", "q25_", "q75_",
                                               "q95_", "rank_") for name in EPS]  # fmt: skip
-COLUMNS_OF_THE_BRIEF = FIXED[:2] + FIXED[3:11] + PER_PARAMETER[:12] + FIXED[11:]  # before issue 20
+COLUMNS_OF_THE_BRIEF = FIXED[:2] + FIXED[3:11] + PER_PARAMETER[:12] + FIXED[11:-3]  # before 13
 NEW_IN_ISSUE_13 = PER_PARAMETER[12:] + ["n_draws", "truth"]
-OLD = [c for c in COLUMNS_OF_THE_BRIEF if c not in ("n_draws", "truth")]
+NEW_IN_ISSUE_26 = ["converged"]  # at the end: rows written before read it as null
+OLD = COLUMNS_OF_THE_BRIEF
 
 
 def row(job_id, status="ok", **extra):
@@ -53,7 +54,7 @@ def test_rows_written_before_the_new_columns_load_with_new_ones(tmp_path):
     assert table.schema.field("rank_eps_plus_F").type == pa.int64()
     df = results.load(tmp_path).set_index("job_id")
     assert df.loc["old", "rmse_eps"] == pytest.approx(0.1) and df.loc["new", "rank_eps_plus_F"] == 7
-    assert df.loc["old", ["q05_eps_plus_F", "model", "n_draws"]].isna().all()
+    assert df.loc["old", ["q05_eps_plus_F", "model", "n_draws", "converged"]].isna().all()
     assert df.loc["new", "q05_eps_plus_F"] == pytest.approx(0.1)
 
 

@@ -254,18 +254,17 @@ def test_one_job_at_a_time_runs_in_the_sweep_process_and_gives_the_same_row(tiny
 
 
 def test_timeout_and_error_rows_while_others_complete(tmp_path):
-    """One job runs past the limit (timeout), one reads a corrupt trace (error), one is ok."""
+    """One job runs past the limit (timeout), one cannot write its trace (error), one is ok."""
     quick, broken = sweep.expand(["N=20", "T=32", "rep=range(2)", *TINY[-3:]]).jobs
     endless = sweep.expand(["N=20", "T=32", "rep=0", *ENDLESS]).jobs[0]
-    (tmp_path / "traces").mkdir()
-    (tmp_path / "traces" / f"{broken.exp_id}.npz").write_bytes(b"not a trace")
+    (tmp_path / "traces" / f"{broken.exp_id}.npz").mkdir(parents=True)  # a corrupt file is remade
     plan = sweep.Plan("t", (quick, broken, endless), 0)
     counts = sweep.run(plan, tmp_path, jobs=3, timeout_s=20)
     assert counts == {"ok": 1, "error": 1, "timeout": 1}
     df = results.load(tmp_path).set_index("job_id")
     assert df.loc[quick.job_id, "status"] == "ok"
     err = df.loc[broken.job_id]
-    assert err.status == "error" and "not a readable .npz trace file" in err.error
+    assert err.status == "error" and "Is a directory" in err.error
     assert np.isnan(err.rmse_eps) and np.isnan(err.eps_plus_F)  # no trace, no truth
     late = df.loc[endless.job_id]
     assert late.status == "timeout" and "time limit of 20 s" in late.error

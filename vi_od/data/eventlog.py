@@ -25,12 +25,12 @@ counted from 1 = the first data row, in the file's own order (a CSV's header is 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -61,18 +61,25 @@ def read_table(path: Path, what: str) -> pa.Table:
     suffix = table_suffix(path)
     if suffix is None:
         raise ViOdError(f"{path}: {what} must be a .parquet, .csv or .csv.gz file")
+    if path.is_dir():
+        raise ViOdError(f"{path}: is a folder; {what} is one file")
     if not path.is_file():
         raise ViOdError(f"{path}: no such file")
     try:
         if suffix == ".parquet":
-            return pq.read_table(path)
-        # ids as text: "007" and "7" are two agents; canonical integers become ints later
-        types = {c: pa.string() for c in ID_COLUMNS}
-        return pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+            table = pq.read_table(path)
+        else:  # ids as text: "007" and "7" are two agents; canonical integers become ints later
+            types = {c: pa.string() for c in ID_COLUMNS}
+            options = pa_csv.ConvertOptions(column_types=types)
+            table = pa_csv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "Parquet" if suffix == ".parquet" else "CSV"
         raise ViOdError(f"{path}: not a readable {kind} file ({detail})") from None
+    twice = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    if twice:
+        raise ViOdError(f"{path}: column '{twice[0]}' appears twice in the header")
+    return table
 
 
 class BadRow(Exception):
@@ -109,8 +116,11 @@ def _wrong_type(col: pa.ChunkedArray, expected: str) -> BadRow:
     return BadRow(0, f"must hold {expected}, the column holds {col.type} values")
 
 
-def ids(col: pa.ChunkedArray) -> np.ndarray:
-    """Agent ids: integers (int64) or strings; text that is all canonical integers -> int64."""
+def ids(col: pa.ChunkedArray, notes: list | None = None) -> np.ndarray:
+    """Agent ids: integers (int64) or strings; text that is all canonical integers -> int64.
+
+    Spaces around a text id are stripped (" 7" is agent 7, not a new agent), with a note.
+    """
     col = _plain(col)
     if pa.types.is_integer(col.type):
         return col.to_numpy().astype(np.int64)
@@ -122,17 +132,23 @@ def ids(col: pa.ChunkedArray) -> np.ndarray:
         return x.astype(np.int64)
     if not _is_text(col.type):
         raise _wrong_type(col, "integer or string ids")
-    text = pd.Series(_text(col))
-    empty = (text.str.strip() == "").to_numpy()
+    raw = pd.Series(_text(col))
+    text = raw.str.strip()
+    empty = (text == "").to_numpy()
     if empty.any():
         raise BadRow(_first(empty), "id is empty")
+    spaced = (text != raw).to_numpy()
+    if spaced.any() and notes is not None:
+        notes.append(f"{int(spaced.sum())} id(s) had spaces around them, stripped (first: "
+                     f"{raw[_first(spaced)]!r}, row {_first(spaced) + 1})")  # fmt: skip
     if text.str.fullmatch(r"-?(0|[1-9][0-9]*)").all() and text.str.len().max() < 19:
         return text.astype(np.int64).to_numpy()
     return text.to_numpy(dtype=object)
 
 
-def opinions(col: pa.ChunkedArray) -> np.ndarray:
-    """Opinions as float64, each a number in [0, 1]."""
+def opinions(col: pa.ChunkedArray, clip: float | None = None, notes: list | None = None):
+    """Opinions as float64, each a number in [0, 1]; with `clip`, values up to clip outside
+    (float noise such as -0.0012) are clipped into [0, 1] and counted in `notes`."""
     col = _plain(col)
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
         x = col.to_numpy().astype(np.float64)
@@ -146,10 +162,24 @@ def opinions(col: pa.ChunkedArray) -> np.ndarray:
         raise _wrong_type(col, "numbers in [0, 1]")
     if np.isnan(x).any():
         raise BadRow(_first(np.isnan(x)), "value is NaN; opinions must lie in [0, 1]")
+    x, clipped = clip_opinions(x, clip)
     bad = (x < 0) | (x > 1)
     if bad.any():
-        raise BadRow(_first(bad), f"{x[_first(bad)]:g} is outside [0, 1]")
+        raise BadRow(_first(bad), f"{x[_first(bad)]:g} is outside [0, 1]{CLIP_HINT}")
+    if clipped and notes is not None:
+        notes.append(f"clipped {clipped} opinion(s) into [0, 1] (--clip-opinions {clip:g})")
     return x
+
+
+CLIP_HINT = " (if that is float noise, --clip-opinions 0.01 clips values that close)"
+
+
+def clip_opinions(x: np.ndarray, clip: float | None) -> tuple[np.ndarray, int]:
+    """(x with values at most `clip` outside [0, 1] clipped into it, how many were)."""
+    if not clip:
+        return x, 0
+    near = ((x < 0) & (x >= -clip)) | ((x > 1) & (x <= 1 + clip))
+    return np.where(near, np.clip(x, 0.0, 1.0), x), int(near.sum())
 
 
 def flags(col: pa.ChunkedArray) -> np.ndarray:
@@ -172,20 +202,51 @@ def flags(col: pa.ChunkedArray) -> np.ndarray:
     return x.astype(np.int8)
 
 
-def times(col: pa.ChunkedArray) -> tuple[np.ndarray, str]:
-    """Times as numbers and their kind: integer (int64), float (float64), timestamp (int64 ns)."""
+@dataclass(frozen=True, eq=False)
+class Times:
+    """A time column read once: numbers stay numbers, timestamps become int64 ns since 1970.
+
+    zone says how timestamps were read: "naive" (wall-clock, no zone given), "UTC" (each had
+    its zone), or the --timezone naive ones were read in (then all are UTC instants).
+    `example` is the first value as written, to name in an error.
+    """
+
+    values: np.ndarray
+    kind: str  # integer, float or timestamp
+    zone: str | None = None
+    example: str = ""
+
+    def text(self, value) -> str:
+        """A value as `inspect` and errors show it."""
+        if self.kind == "timestamp":
+            return str(pd.Timestamp(int(value), tz=None if self.zone == "naive" else "UTC"))
+        return str(int(value)) if self.kind == "integer" else repr(float(value))
+
+
+def check_timezone(timezone: str | None) -> None:
+    """Refuse a --timezone pandas does not know, before any file is read."""
+    if timezone is not None:
+        try:
+            pd.Timestamp(0).tz_localize(timezone)
+        except Exception:  # zoneinfo, pytz and dateutil raise their own types
+            raise ViOdError(
+                f"--timezone {timezone}: unknown time zone (e.g. UTC, Europe/Paris, +01:00)"
+            ) from None
+
+
+def times(col: pa.ChunkedArray, timezone: str | None = None) -> Times:
+    """Times as numbers (integer or float) or timestamps (int64 ns, one zone policy)."""
     col = _plain(col)
     t = col.type
     if pa.types.is_integer(t):
-        return col.to_numpy().astype(np.int64), "integer"
+        return Times(col.to_numpy().astype(np.int64), "integer")
     if pa.types.is_floating(t):
-        x = col.to_numpy().astype(np.float64)
-        if not np.isfinite(x).all():
-            raise BadRow(_first(~np.isfinite(x)), f"{x[_first(~np.isfinite(x))]} is not a time")
-        return x, "float"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        tz = t.tz if pa.types.is_timestamp(t) else None
-        return pc.cast(col, pa.timestamp("ns", tz)).cast(pa.int64()).to_numpy(), "timestamp"
+        return Times(_finite(col.to_numpy().astype(np.float64), col), "float")
+    if pa.types.is_date(t):
+        col = col.cast(pa.timestamp("s"))
+    if pa.types.is_timestamp(col.type):
+        stamp = col.to_pandas()
+        return _stamps(stamp, _Shown(stamp), timezone)
     if not _is_text(t):
         raise _wrong_type(col, "integer, float or timestamp times")
     text = _text(col)
@@ -194,12 +255,78 @@ def times(col: pa.ChunkedArray) -> tuple[np.ndarray, str]:
         bad = np.isnan(number)
         if bad.any():
             raise BadRow(_first(bad), f"{text[_first(bad)]!r} is not a number")
-        return number, "float"
-    stamp = pd.to_datetime(pd.Series(text), errors="coerce", utc=True, format="ISO8601")
+        return Times(_finite(number, text), "float")
+    return _stamps(_parse_text(text, timezone), text, timezone)
+
+
+class _Shown:
+    """Typed timestamps shown as text only when an error needs one (1e7 strings cost seconds)."""
+
+    def __init__(self, stamp: pd.Series):
+        self.stamp = stamp
+
+    def __getitem__(self, row):
+        return str(self.stamp.iloc[row])
+
+
+def _finite(x: np.ndarray, shown) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise BadRow(_first(bad), f"{shown[_first(bad)]} is not a time")
+    return x
+
+
+def _parse_text(text: np.ndarray, timezone: str | None) -> pd.Series:
+    """ISO 8601 text (basic or extended) as datetimes; naive beside zoned rows needs a zone."""
+    series = pd.Series(text)
+    parse = lambda s, utc=False: pd.to_datetime(s, errors="coerce", format="ISO8601", utc=utc)
+    try:
+        stamp = parse(series)
+    except ValueError:  # "Mixed timezones": several offsets, or naive beside zoned
+        stamp = parse(series, utc=True)
+        zoned = np.array([pd.Timestamp(x).tzinfo is not None if ok else True
+                          for x, ok in zip(text, stamp.notna())])  # fmt: skip
+        if not zoned.all() and timezone is None:
+            naive, aware = _first(~zoned), _first(zoned)
+            raise BadRow(
+                max(naive, aware),
+                f"{text[naive]!r} has no time zone but {text[aware]!r} has one: write every "
+                "time with its zone, or say how to read naive times with --timezone",
+            ) from None
+        if not zoned.all():
+            local = _localize(parse(series[~zoned]), timezone, text[~zoned])
+            stamp = stamp.where(zoned, local.reindex(stamp.index))
     bad = stamp.isna().to_numpy()
     if bad.any():
         raise BadRow(_first(bad), f"{text[_first(bad)]!r} is not a number or an ISO timestamp")
-    return stamp.astype("int64").to_numpy(), "timestamp"
+    return stamp
+
+
+def _localize(stamp: pd.Series, timezone: str, text) -> pd.Series:
+    """Naive datetimes read as wall-clock times in `timezone`, as UTC instants."""
+    local = stamp.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    bad = local.isna().to_numpy()
+    if bad.any():
+        row = int(stamp.index[_first(bad)])
+        raise BadRow(row, f"{text[_first(bad)]} does not exist, or exists twice, in {timezone} "
+                          "(a daylight-saving change)")  # fmt: skip
+    return local.dt.tz_convert("UTC")
+
+
+def _stamps(stamp: pd.Series, text, timezone: str | None) -> Times:
+    """Datetimes as int64 ns: zoned ones in UTC, naive ones in --timezone or as written."""
+    zone = "naive"
+    if stamp.dt.tz is not None:
+        stamp, zone = stamp.dt.tz_convert("UTC"), "UTC"
+    elif timezone is not None:
+        stamp, zone = _localize(stamp, timezone, text), timezone
+    try:
+        ns = stamp.dt.as_unit("ns").astype("int64").to_numpy()
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        bad = ((stamp.dt.year < 1678) | (stamp.dt.year > 2261)).to_numpy()
+        row = _first(bad) if bad.any() else 0
+        raise BadRow(row, f"{text[row]} is outside the years 1678-2261 vi-od reads") from None
+    return Times(ns, "timestamp", zone, str(text[0]))
 
 
 CONVERTERS = {
@@ -246,22 +373,22 @@ def _same_ids(*arrays: np.ndarray) -> list[np.ndarray]:
     return [a.astype(str).astype(object) if a.dtype != object else a for a in arrays]
 
 
-def _same_times(a: tuple, b: tuple, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Times of two tables on one scale: timestamps with timestamps, numbers with numbers."""
-    (x, kind_x), (y, kind_y) = a, b
-    if (kind_x == "timestamp") != (kind_y == "timestamp"):
+def _same_times(a: Times, b: Times, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Times of two tables on one scale: numbers with numbers, instants with instants."""
+    if (a.kind == "timestamp") != (b.kind == "timestamp"):
         raise ViOdError(
-            f"{path}: column 'time' holds {kind_y} times, the event log's are {kind_x} times"
+            f"{path}: column 'time' holds {b.kind} times, the event log's are {a.kind} times "
+            f"({b.text(b.values[0])} beside {a.text(a.values[0])}): write both files alike"
         )
-    if kind_x != kind_y:
-        return x.astype(np.float64), y.astype(np.float64)
-    return x, y
-
-
-def _time_text(value, kind: str) -> str:
-    if kind == "timestamp":
-        return str(pd.Timestamp(int(value)))  # naive, or UTC for zoned times
-    return str(int(value)) if kind == "integer" else repr(float(value))
+    if a.kind == "timestamp" and (a.zone == "naive") != (b.zone == "naive"):
+        naive, aware = (a, b) if a.zone == "naive" else (b, a)
+        raise ViOdError(
+            f"{path}: time {naive.example!r} has no time zone but {aware.example!r} has one: "
+            "write every time with its zone, or say how to read naive times with --timezone"
+        )
+    if a.kind != b.kind:
+        return a.values.astype(np.float64), b.values.astype(np.float64)
+    return a.values, b.values
 
 
 def _show(agent) -> str:
@@ -296,7 +423,7 @@ def _as_of(path: Path, log: dict, book_path: Path, book: dict) -> dict:
         out[f"{who}_opinion"] = x
     if unknown:
         row, _, who = min(unknown)
-        when = _time_text(log["time"][0][row], log["time"][1])
+        when = log["time"].text(log["time"].values[row])
         raise ViOdError(
             f"{path}: column '{who}', row {row + 1}: agent {_show(log[who][row])} has no "
             f"opinion at or before time {when} in {book_path}"
@@ -373,8 +500,18 @@ def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
 
 
-def _read_columns(path: Path, opinions_path: Path | None) -> tuple[dict, pa.Schema]:
-    """The log's checked columns (opinions joined from the table in the as-of form)."""
+def _read_columns(
+    path: Path, opinions_path: Path | None, timezone: str | None = None, clip=None
+) -> tuple[dict, pa.Schema, list[str]]:
+    """The log's checked columns (opinions joined from the table in the as-of form), and
+    notes on what was fixed on the way (ids stripped, opinions clipped)."""
+    check_timezone(timezone)
+    notes: list[str] = []
+    read_times = lambda col: times(col, timezone)
+    read_ids = lambda col: ids(col, notes)
+    read_opinions = lambda col: opinions(col, clip, notes)
+    custom = {"time": read_times, "sender": read_ids, "receiver": read_ids}
+    custom |= {"sender_opinion": read_opinions, "receiver_opinion": read_opinions}
     table = read_table(path, "an event log")
     as_of = opinions_path is not None
     if as_of and any(c in table.column_names for c in OPINION_COLUMNS):
@@ -385,17 +522,20 @@ def _read_columns(path: Path, opinions_path: Path | None) -> tuple[dict, pa.Sche
     what = "an event log with an opinions table" if as_of else "an event log"
     hint = "; without the opinion columns, give an opinions table: --opinions"
     _require_columns(path, table, needed, what, hint)
-    log = _convert(path, table, {name: CONVERTERS[name] for name in needed})
+    log = _convert(path, table, {name: custom.get(name, CONVERTERS[name]) for name in needed})
+    notes[:] = [f"{path}: {note}" for note in notes]
+    book_notes = len(notes)
     if as_of:
         book_table = read_table(opinions_path, "an opinions table")
         _require_columns(opinions_path, book_table, OPINIONS_TABLE, "an opinions table")
-        converters = {"agent": ids, "time": times, "opinion": opinions}
+        converters = {"agent": read_ids, "time": read_times, "opinion": read_opinions}
         book = _convert(opinions_path, book_table, converters)
+        notes[book_notes:] = [f"{opinions_path}: {note}" for note in notes[book_notes:]]
         log["sender"], log["receiver"], book["agent"] = _same_ids(
             log["sender"], log["receiver"], book["agent"]
         )
         log |= _as_of(path, log, opinions_path, book)
-    return log, table.schema
+    return log, table.schema, notes
 
 
 def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -423,31 +563,35 @@ def read(
     rho: float = 32.0,
     mu_plus=(0.02, 0.02),
     mu_minus=(0.02, 0.02),
+    timezone: str | None = None,
+    clip_opinions: float | None = None,
 ) -> Observations:
     """Read an event log (and its opinions table, in the as-of form) into Observations.
 
-    rho, mu_plus and mu_minus are used where the log's metadata does not give them.
+    rho, mu_plus and mu_minus are used where the log's metadata does not give them;
+    `timezone` is the zone of naive timestamps (else they must not meet zoned ones);
+    `clip_opinions` the float noise outside [0, 1] to clip (meta["notes"] counts it).
     """
     path = Path(path)
     opinions_path = None if opinions_path is None else Path(opinions_path)
-    log, schema = _read_columns(path, opinions_path)
+    log, schema, notes = _read_columns(path, opinions_path, timezone, clip_opinions)
     sender, receiver = _same_ids(log["sender"], log["receiver"])
     both = np.concatenate([sender, receiver])
     agent_ids, codes = sorted_codes(both)
     agent_ids, truth = _truth(path, schema, np.asarray(agent_ids))
     if agent_ids.size != codes.max() + 1:  # the truth's agents 0..n-1 include unseen ones
         codes = both.astype(np.int64)
-    time, kind = log["time"]
-    values, rank = sorted_codes(time)
-    span = {"kind": kind, "first": _time_text(values[0], kind)}
-    span |= {"last": _time_text(values[-1], kind), "distinct": int(values.size)}
+    time = log["time"]
+    values, rank = sorted_codes(time.values)
+    span = {"kind": time.kind, "first": time.text(values[0]), "last": time.text(values[-1])}
+    span |= {"distinct": int(values.size)} | ({"zone": time.zone} if time.zone else {})
     meta = {"source": str(path), "opinions": None if opinions_path is None else str(opinions_path)}
-    meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config"}
+    meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config", "notes": notes}
     meta |= truth.pop("meta", {})
     return from_columns(
         rank,
-        codes[: time.size],
-        codes[time.size :],
+        codes[: time.values.size],
+        codes[time.values.size :],
         log["sender_opinion"],
         log["receiver_opinion"],
         log["positive"],
@@ -519,6 +663,7 @@ def summary(obs: Observations) -> dict:
         "distinct times": span.get("distinct", int(obs.time.max()) + 1),
         "first time": span.get("first", ""),
         "last time": span.get("last", ""),
+        "times": span.get("kind", "") + (f" ({span['zone']})" if span.get("zone") else ""),
         "positive rate": float(obs.s_plus.mean()),
         "negative rate": float(obs.s_minus.mean()),
         "self-interactions (u == v)": int((obs.sender == obs.receiver).sum()),

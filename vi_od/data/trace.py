@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,20 +84,42 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
-def load(path: str | os.PathLike) -> Trace:
-    """Read and validate a trace file; any problem raises ViOdError naming the file and field."""
+def load(path: str | os.PathLike, clip_opinions: float | None = None) -> Trace:
+    """Read and validate a trace file; any problem raises ViOdError naming the file and field.
+
+    `clip_opinions`: X values at most this far outside [0, 1] (float noise) are clipped,
+    counted in meta["notes"].
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ViOdError(f"{path}: is a folder, not a trace file")
     if not path.is_file():
         raise ViOdError(f"{path}: no such trace file")
+    if not zipfile.is_zipfile(path):  # numpy would guess a pickle or return a bare array
+        with open(path, "rb") as f:
+            npy = f.read(6) == b"\x93NUMPY"
+        kind = "a single .npy array" if npy else "not a zip archive"
+        raise ViOdError(
+            f"{path}: not a readable .npz trace file ({kind}; save traces with numpy.savez)"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zip, pickle or format errors from numpy
         raise ViOdError(f"{path}: not a readable .npz trace file ({exc})") from None
+    notes = []
+    if clip_opinions and "X" in data and np.issubdtype(np.asarray(data["X"]).dtype, np.floating):
+        from vi_od.data.eventlog import clip_opinions as clip
+
+        data["X"], clipped = clip(np.asarray(data["X"]), clip_opinions)
+        if clipped:
+            notes.append(f"{path}: clipped {clipped} opinion(s) of 'X' into [0, 1] "
+                         f"(--clip-opinions {clip_opinions:g})")  # fmt: skip
     try:
-        return from_arrays(data)
+        trace = from_arrays(data)
     except ViOdError as exc:
         raise ViOdError(f"{path}: {exc}") from None
+    return replace(trace, meta={**trace.meta, "notes": notes}) if notes else trace
 
 
 def from_arrays(data: dict) -> Trace:
@@ -158,7 +181,8 @@ def validate(t: Trace) -> None:
     _check(not np.isnan(t.X).any(), f"'X' contains {int(np.isnan(t.X).sum())} NaN value(s)")
     _check(
         t.X.min() >= 0.0 and t.X.max() <= 1.0,
-        f"'X' opinions must lie in [0, 1], found range [{t.X.min():.4g}, {t.X.max():.4g}]",
+        f"'X' opinions must lie in [0, 1], found range [{t.X.min():.4g}, {t.X.max():.4g}] "
+        "(if that is float noise, --clip-opinions 0.01 clips values that close)",
     )
     for name in ("u", "v", "s_plus", "s_minus"):
         a = getattr(t, name)

@@ -13,6 +13,8 @@ models lands in one table: each model's columns are null in the other models' ro
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,6 +62,9 @@ SCHEMA = pa.schema(
         # from ("prior" for SBC rows); per parameter columns are the model's (row_schema)
         ("n_draws", pa.int64()),
         ("truth", pa.string()),
+        # issue 26: r_hat/ESS (MCMC) or a finite loss (SVI) by the field's convention; null
+        # for methods without a check (ABC) and for rows written before
+        ("converged", pa.bool_()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
@@ -115,12 +120,69 @@ def finished(path: str | os.PathLike) -> dict[str, Path]:
     return {p.stem: p for p in directory.glob("*.parquet") if not p.name.startswith(".")}
 
 
+def readable(path: Path) -> bool:
+    """Whether a row file is whole: Parquet's magic bytes at both ends (a killed copy or a
+    full disk leaves a truncated file without its footer)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            f.seek(-4, os.SEEK_END)
+            return head == f.read(4) == b"PAR1"
+    except OSError:  # shorter than 4 bytes, or gone
+        return False
+
+
 def statuses(files: dict[str, Path]) -> dict[str, str]:
     """Job id -> status read from each file (only two columns are read)."""
     if not files:
         return {}
-    table = _dataset(list(files.values())).to_table(columns=["job_id", "status"])
+    table = _read(list(files.values()), columns=["job_id", "status"])
     return dict(zip(table["job_id"].to_pylist(), table["status"].to_pylist()))
+
+
+def _read(files: list[Path], columns: list[str] | None = None) -> pa.Table:
+    """The files' rows; an unreadable file is a ViOdError naming it."""
+    try:
+        schema = SCHEMA if columns else _unified(files)  # the model columns only when read
+        return _dataset(files, schema).to_table(columns=columns)
+    except (pa.ArrowException, OSError):
+        bad = next((f for f in files if not _parses(f)), files[0])
+        raise ViOdError(
+            f"{bad}: not a readable results row (truncated?); delete it, or run the sweep "
+            "again: it reruns jobs whose row cannot be read"
+        ) from None
+
+
+def _parses(path: Path) -> bool:
+    try:
+        pq.read_metadata(path)
+        return readable(path)
+    except (pa.ArrowException, OSError):
+        return False
+
+
+@contextmanager
+def lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold `<folder>/.lock` while a sweep runs there: a second sweep on the folder refuses
+    (two would run every job twice). The lock goes with the process, even on kill -9."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ViOdError(
+                f"{folder}: another vi-od sweep (pid {holder}) is running in this results "
+                "folder; wait for it to end, or give another --results"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
 
 
 def _dataset(files: list[Path], schema: pa.Schema = SCHEMA):
@@ -146,7 +208,7 @@ def load_table(path: str | os.PathLike) -> pa.Table:
     files = [path] if path.is_file() else sorted(finished(path).values())
     if not files:
         return SCHEMA.empty_table()
-    return _dataset(files, _unified(files)).to_table()
+    return _read(files)
 
 
 def load(path: str | os.PathLike):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -223,19 +224,26 @@ class _Composer:
     def __init__(self) -> None:
         self.groups = _group_names()
         self.bases: dict[tuple[str, ...], tuple[DictConfig, DictConfig]] = {}
+        self.applied: set[str] = set()  # method.<key> set on some point's method
+        self.skipped: dict[str, set[str]] = {}  # method.<key> -> methods that lack it
 
     def config(self, point: Sequence[str]) -> DictConfig:
-        """The resolved config of a grid point; valid until the next call."""
+        """The resolved config of a grid point; valid until the next call.
+
+        A method.<key> applies to the points whose method has that setting (method.steps
+        to svi-normal, not to nuts, in one grid); `unused_method_keys` names the others.
+        """
         parsed = [_parse_one(p) for p in point]
         structural = tuple(
             p for p, o in zip(point, parsed) if o.key_or_group in self.groups or _prefixed(o)
         )
-        values = [o for p, o in zip(point, parsed) if p not in structural]
         if structural not in self.bases:
-            compose_config(point)  # Hydra's own check of every key, once per base
             base = _with_sweep_method_settings(compose_config(structural))
             self.bases[structural] = base, copy.deepcopy(base)
+            kept = [p for p, o in zip(point, parsed) if p in structural or self._has(base, o)]
+            compose_config(kept)  # Hydra's own check of every key, once per base
         base, cfg = self.bases[structural]
+        values = [o for p, o in zip(point, parsed) if p not in structural and self._has(base, o)]
         for o in values:
             key, value = o.key_or_group, o.value()
             try:
@@ -245,6 +253,28 @@ class _Composer:
             except OmegaConfBaseException as exc:
                 raise ViOdError(f"{o.input_line}: {_first_line(exc)}") from None
         return cfg
+
+    def _has(self, base: DictConfig, o: Override) -> bool:
+        """Whether the point's method has the override's method.<key> (other keys: True)."""
+        key = o.key_or_group
+        if not key.startswith("method."):
+            return True
+        if key.split(".")[1] in base.method:
+            self.applied.add(key)
+            return True
+        self.skipped.setdefault(key, set()).add(str(base.method.name))
+        return False
+
+    def unused_method_keys(self) -> None:
+        """Refuse a method.<key> that no method of the grid has."""
+        for key, methods in self.skipped.items():
+            if key not in self.applied:
+                name = sorted(methods)[0]
+                known = ", ".join(f"method.{k}" for k in compose_config([f"method={name}"]).method)
+                raise ViOdError(
+                    f"unknown config key '{key}': no method of this sweep has it "
+                    f"({', '.join(sorted(methods))}; {name} has {known})"
+                )
 
 
 def _prefixed(o: Override) -> bool:
@@ -371,6 +401,7 @@ def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
             continue
         job = job_of(cfg, name)
         jobs.setdefault(job.job_id, job)
+    composer.unused_method_keys()
     return Plan(sweep=name, jobs=tuple(jobs.values()), skipped_cells=len(skipped),
                 skip_reason="; ".join(sorted(r for r in reasons if r)))  # fmt: skip
 
@@ -379,10 +410,11 @@ def expand(overrides: Sequence[str] = (), multirun: bool = True) -> Plan:
 
 
 def pending(plan: Plan, results_dir: str | os.PathLike, retry_failed: bool = False):
-    """(jobs still to run, number already done): a job is done if its file exists
-    (and, with retry_failed, its status is ok)."""
+    """(jobs still to run, number already done): a job is done if its file exists and is
+    whole (and, with retry_failed, its status is ok); a truncated row runs again."""
     files = results.finished(results_dir)
     done = {job.job_id for job in plan.jobs if job.job_id in files}
+    done = {job_id for job_id in done if results.readable(files[job_id])}
     if retry_failed:
         status = results.statuses({job_id: files[job_id] for job_id in done})
         done = {job_id for job_id in done if status[job_id] == "ok"}
@@ -423,6 +455,18 @@ def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[
         yield (jobs or sum(client.nthreads().values())), None
 
 
+def _locked(run):
+    """Run a sweep holding its results folder's lock (results.lock)."""
+
+    @functools.wraps(run)
+    def locked(plan: Plan, results_dir: str | os.PathLike, **options) -> Counter:
+        with results.lock(results_dir):
+            return run(plan, results_dir, **options)
+
+    return locked
+
+
+@_locked
 def run(
     plan: Plan,
     results_dir: str | os.PathLike,

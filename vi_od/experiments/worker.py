@@ -170,6 +170,7 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
         row |= model.statistics(sim, trace, prior is not None)
     if fit is not None:
         from vi_od.checks.sbc import interval_columns
+        from vi_od.inference.convergence import converged
 
         posterior, record = fit.posterior, fit.record
         row |= record.row()
@@ -182,6 +183,7 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
         row["n_steps"] = info.get("steps")
         row["n_samples"] = info.get("samples")
         row["n_simulations"] = info.get("simulations")
+        row["converged"] = converged(info)
     return row
 
 
@@ -240,11 +242,15 @@ def _experiment_trace(job: dict, results_dir: str):
     """The experiment's trace: read from the cache, or simulated by the job's model and saved
     atomically."""
     from vi_od.data import trace as trace_io
+    from vi_od.errors import ViOdError
     from vi_od.models import get_model
 
     path = trace_path(results_dir, job)
     if path.exists():
-        return trace_io.load(path)
+        try:
+            return trace_io.load(path)
+        except ViOdError:  # truncated or corrupt (a killed copy, a full disk): make it again
+            pass
     model = get_model(job["model"])
     if job.get("truth") is not None:  # SBC: the truth comes from the method's prior
         trace = model.sbc(job["simulator"], job["truth"], job["seed"])

@@ -20,6 +20,7 @@ from vi_od.atomic import atomic_write
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
+from vi_od.inference.convergence import converged
 from vi_od.inference.posterior import Posterior
 from vi_od.inference.record import FitRecord
 from vi_od.models import Model, default_model
@@ -47,6 +48,10 @@ def fit_observations(
     start = time.perf_counter()
     posterior = method.fit(obs, settings, jax.random.PRNGKey(seed), model)
     wall = time.perf_counter() - start
+    # None: the method has no convergence check (ABC)
+    posterior = dataclasses.replace(
+        posterior, info={**posterior.info, "converged": converged(posterior.info)}
+    )
     record = FitRecord.of(posterior, obs, model, method=method_name, seed=seed, wall_time_s=wall,
                           settings=_json_ready(dataclasses.asdict(settings)))  # fmt: skip
     return FitResult(posterior, record)

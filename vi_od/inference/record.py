@@ -109,8 +109,9 @@ class FitRecord:
         p_leader = data.get("p_leader")
         if p_leader is not None:
             p_leader = _array(p_leader, f"{where}: 'p_leader'", ndim=1)
-            if ((p_leader < 0) | (p_leader > 1)).any():
-                raise ViOdError(f"{where}: 'p_leader' must hold probabilities in [0, 1]")
+            outside = p_leader[(p_leader < 0) | (p_leader > 1)]
+            if outside.size:
+                raise ViOdError(f"{where}: 'p_leader' holds {outside[0]:g}, outside [0, 1]")
         known = {"model", "method", "settings", "seed", "wall_time_s", "param_names", "draws",
                  "p_leader", "p_leader_std", "roles", "n_leaders_found", "metrics", "agent_ids",
                  *STATS, *_OLD_KEYS.values()}  # fmt: skip

@@ -33,7 +33,8 @@ NOTE = (
     "parallel. Accuracy and time use finished runs (status ok) only; — means no runs (the "
     "paper has no marginal methods). Coverage (shown "
     "when runs kept their intervals): the percentage of true eps inside the posterior's "
-    "central 90% / 50% intervals, all four eps; a calibrated method has 90/50."
+    "central 90% / 50% intervals, all four eps; a calibrated method has 90/50. Unconverged "
+    "(shown when runs recorded it): finished runs with r_hat > 1.01 or ESS < 100 per chain."
 )
 
 
@@ -42,8 +43,19 @@ def report_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     The paper's numbers for the same cells are the paper_* columns (paper_ok = its runs).
     """
-    table = side_by_side(runs).join(coverage(runs), how="left")
+    table = side_by_side(runs).join(coverage(runs), how="left").join(unconverged(runs))
     return table.loc[method_order(runs)]
+
+
+def unconverged(runs: pd.DataFrame) -> pd.Series:
+    """Per method, finished runs whose sampler had not converged (NaN: none recorded it)."""
+    if "converged" not in runs:
+        return pd.Series(dtype=float, name="unconverged")
+    ok = runs[runs["status"] == "ok"]
+    flag = ok["converged"]
+    recorded = flag.notna().groupby(ok["method"]).any()
+    count = flag.eq(False).groupby(ok["method"]).sum()
+    return count.where(recorded).astype(float).rename("unconverged")
 
 
 def coverage(runs: pd.DataFrame, by_eps: bool = False) -> pd.DataFrame:
@@ -74,6 +86,7 @@ def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str
     """Header, and per method two text rows: ours, and the paper's on the same cells."""
     header = ["method", *COUNTS, *(title for _, title, _ in METRICS)]
     shown = "coverage_90" in table and table["coverage_90"].notna().any()
+    flagged = "unconverged" in table and table["unconverged"].notna().any()
     body = []
     for method, r in table.iterrows():
         ours = [str(method), *(str(int(r[c])) for c in COUNTS)]
@@ -83,8 +96,11 @@ def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str
         if shown:  # the paper's runs kept no intervals
             ours.append("/".join(_number(100 * r[key], "{:.0f}") for key in INTERVALS))
             paper.append("")
+        if flagged:  # r_hat/ESS or loss flags (issue 26); the paper's runs have none
+            ours.append(_number(r["unconverged"], "{:.0f}"))
+            paper.append("")
         body.append((ours, paper))
-    return header + ([COVERAGE] if shown else []), body
+    return header + ([COVERAGE] if shown else []) + (["unconverged"] if flagged else []), body
 
 
 def _markdown(header, body) -> str:

@@ -99,6 +99,8 @@ def settings_from_config(values: dict) -> Settings:
     number = lambda key, kind=float: None if sim.get(key) is None else as_number(
         kind, f"simulator.{key}", sim[key])  # fmt: skip
     eps = sim.pop("eps", None)
+    if eps is not None and not isinstance(eps, list):  # "abc" would be read letter by letter
+        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
     fields = {
         "N": as_number(int, "N", values["N"]),
         "T": as_number(int, "T", values["T"]),

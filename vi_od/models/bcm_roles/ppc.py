@@ -76,6 +76,9 @@ def draws_from_record(record, obs: Observations, most: int = DRAWS) -> Draws:
     eps = np.asarray(record.draws, np.float32)
     if eps.shape[1] != 4:
         raise ViOdError(f"the fit is of {eps.shape[1]} parameters, not the BCM's 4 eps")
+    outside = eps[(eps < 0) | (eps > 1)]
+    if outside.size:
+        raise ViOdError(f"the fit's eps draws hold {outside[0]:g}, outside [0, 1]")
     if record.p_leader is None:
         raise ViOdError("the fit record has no P(leader) per agent: fit again with vi-od fit --out")
     p_leader = np.asarray(record.p_leader, np.float32)
@@ -85,7 +88,7 @@ def draws_from_record(record, obs: Observations, most: int = DRAWS) -> Draws:
         )
     ids = record.agent_ids
     if ids is not None and [str(a) for a in ids] != [str(a) for a in obs.agent_ids]:
-        raise ViOdError("the fit's agent ids differ from the data's: not a fit of these data")
+        raise ViOdError("the fit's agents are not the data's (other ids): not a fit of these data")
     share = float(record.info.get("leader_proportion", p_leader.mean()))  # marginal methods' pi
     if eps.shape[0] > most:
         eps = eps[np.round(np.linspace(0, eps.shape[0] - 1, most)).astype(int)]

@@ -73,6 +73,8 @@ def settings_from_config(values: dict) -> SimulatorSettings:
     leader_proportion and the `simulator` node of conf/model/bcm-roles.yaml."""
     sim = dict(values["simulator"])
     eps = sim.pop("eps", None)
+    if eps is not None and not isinstance(eps, list):  # "abc" would be read letter by letter
+        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 4 numbers or null")
     fields = {
         "N": as_number(int, "N", values["N"]),
         "T": as_number(int, "T", values["T"]),
