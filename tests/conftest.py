@@ -1,9 +1,16 @@
 """Test setup: CPU only, fixed seeds, small shared traces."""
 
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The CLI turns on the persistent compilation cache (vi_od.compilation_cache): tests keep
+# theirs out of the user's own folder.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"vi-od-tests-jax-{os.getuid()}"),
+)
 
 import pytest  # noqa: E402
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vi_od import compilation_cache
 from vi_od.config import compose_config, method_settings, simulator_settings
 from vi_od.data import trace as trace_io
 from vi_od.data.observations import Observations
@@ -22,6 +23,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+@app.callback()
+def start() -> None:
+    """Every command, and the sweep's workers, share JAX's persistent compilation cache.
+
+    Set up before JAX is imported (vi_od.compilation_cache), so that --help and errors in
+    the input answer without importing it.
+    """
+    compilation_cache.configure()
+
 
 OVERRIDES = typer.Argument(
     None,
@@ -87,12 +99,12 @@ def simulate(
 
     Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
-    from vi_od import limits
-    from vi_od.models.bcm_roles import simulate as sim
-
     with user_errors():
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
+        from vi_od import limits
+        from vi_od.models.bcm_roles import simulate as sim
+
         seed = cfg.seed if seed is None else seed
         flow = sim.Activity.parse(activity)
         if out.suffix == ".parquet":
@@ -406,10 +418,10 @@ def fit(
 
     with user_errors():
         cfg = compose_config([*(overrides or []), *([f"method={method}"] if method else [])])
-        chosen, settings = method_settings(cfg)
         if agents_out is not None:
             check_agents_path(agents_out)
-        obs = load_data(data_path, opinions, cfg)
+        obs = load_data(data_path, opinions, cfg)  # a bad file answers before JAX starts
+        chosen, settings = method_settings(cfg)
         if truth is not None:
             from vi_od.data.eventlog import read_roles
 
@@ -470,12 +482,12 @@ def check(
     compares rates against |d|, over time and their spread over agents (by estimated role).
     Example: vi-od check trace.npz fit.json --out check.json --plot check.png
     """
-    from vi_od.checks import ppc
-    from vi_od.inference.fitting import write_json
-
     with user_errors():
         record = read_fit_record(fit_path)
         obs = load_data(data, opinions)
+        from vi_od.checks import ppc
+        from vi_od.inference.fitting import write_json
+
         posterior = ppc.draws_from_record(record, obs.N, draws)
         with console.status(f"replicating {obs.M} interactions {posterior.eps.shape[0]} times"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vi_od.errors import ViOdError, require
-from vi_od.models.bcm_roles.simulate import SimulatorSettings
+from vi_od.models.bcm_roles.settings import SimulatorSettings
 
 CONFIG_MODULE = "vi_od.conf"
 

@@ -1,0 +1,52 @@
+"""What `vi-od simulate` needs, validated without JAX (the CLI reads it before JAX starts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vi_od.errors import require as _require
+from vi_od.models.bcm_roles import validate_eps
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """What `vi-od simulate` needs: the population, the horizon and the dynamics."""
+
+    N: int
+    T: int
+    leader_proportion: float
+    edges_per_step: int = 10
+    mu_plus: tuple[float, float] = (0.02, 0.02)
+    mu_minus: tuple[float, float] = (0.02, 0.02)
+    rho: float = 32.0
+    eps: tuple[float, float, float, float] | None = None
+
+    @property
+    def n_leaders(self) -> int:
+        return round(self.N * self.leader_proportion)
+
+    def validate(self) -> SimulatorSettings:
+        """Raise ViOdError naming the first bad key and what it may be."""
+        _require(self.N >= 2, "N", self.N, "an integer >= 2")
+        _require(self.T >= 2, "T", self.T, "an integer >= 2")
+        _require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        p = self.leader_proportion
+        _require(0 < p < 1, "leader_proportion", p, "in (0, 1)")
+        _require(
+            self.n_leaders >= 1,
+            "leader_proportion",
+            p,
+            f"such that round(N * p) >= 1 (N={self.N} gives {self.n_leaders} leaders)",
+        )
+        for name in ("mu_plus", "mu_minus"):
+            mu = getattr(self, name)
+            _require(
+                len(mu) == 2 and all(0 <= m <= 1 for m in mu),
+                f"simulator.{name}",
+                list(mu),
+                "two numbers [F, L] in [0, 1]",
+            )
+        _require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        if self.eps is not None:
+            validate_eps(self.eps, "simulator.eps")
+        return self
