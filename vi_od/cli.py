@@ -5,16 +5,17 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from vi_od import compilation_cache
-from vi_od.config import compose_config, method_settings, simulator_settings
-from vi_od.data import trace as trace_io
-from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
+
+if TYPE_CHECKING:
+    from vi_od.data.observations import Observations
 
 app = typer.Typer(
     help="Estimate parameters of opinion-dynamics models from traces, and run method grids.",
@@ -99,6 +100,9 @@ def simulate(
 
     Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
+    from vi_od.config import compose_config, simulator_settings
+    from vi_od.data import trace as trace_io
+
     with user_errors():
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
@@ -147,6 +151,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
     """`vi-od simulate ... --out x.parquet`: stream the simulation into an event log."""
     from vi_od import limits
     from vi_od.data import eventlog_writer
+    from vi_od.data.trace import EPS_NAMES
     from vi_od.models.bcm_roles import simulate as sim
     from vi_od.progress import task
 
@@ -162,7 +167,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
                "activity": activity.kind if activity.kind == "uniform"
                else f"zipf:{activity.exponent:g}", **counts,
                "n_leaders": int(stream.roles.sum())}  # fmt: skip
-    summary.update(zip(trace_io.EPS_NAMES, (float(e) for e in stream.eps)))
+    summary.update(zip(EPS_NAMES, (float(e) for e in stream.eps)))
     print_summary(summary, f"event log written to {out} (seed {seed})")
     if every is not None:
         path = eventlog_writer.snapshots_path(out)
@@ -171,6 +176,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
 
 def load_data(path: Path, opinions: Path | None, cfg=None):
     """Observations of a trace or an event log; rho and mu an event log lacks come from cfg."""
+    from vi_od.config import compose_config, simulator_settings
     from vi_od.data import load_observations
 
     sim = simulator_settings(cfg if cfg is not None else compose_config([]))
@@ -184,6 +190,8 @@ def inspect(path: Path = DATA, opinions: Path = OPINIONS) -> None:
 
     Example: vi-od inspect events.csv --opinions opinions.csv
     """
+    from vi_od.data import trace as trace_io
+
     with user_errors():
         if path.name.lower().endswith(".npz") and opinions is None:
             trace = trace_io.load(path)
@@ -406,6 +414,7 @@ def fit(
     """
     import dataclasses
 
+    from vi_od.config import compose_config, method_settings
     from vi_od.inference import check_limits
     from vi_od.inference.fitting import (
         agents_table,
@@ -504,13 +513,15 @@ def check(
 
 def print_fit(record: dict, obs: Observations) -> None:
     """The estimates of a fit as a table, then roles, accuracy and cost in one line each."""
+    from vi_od.data.trace import EPS_NAMES
+
     truth = obs.eps is not None
     table = Table(title=f"{record['method']} (seed {record['seed']})")
     columns = ["eps", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
     for column in columns:
         table.add_column(column, justify="left" if column == "eps" else "right")
     stats = ("eps_mean", "eps_std", "eps_q05", "eps_q95")
-    for i, name in enumerate(trace_io.EPS_NAMES):
+    for i, name in enumerate(EPS_NAMES):
         mean = record["eps_mean"][name]
         row = [name] + [f"{record[k][name]:.3f}" for k in stats]
         if truth:
