@@ -19,7 +19,7 @@ them to the JSON as "grid".
 Usage:
   python scripts/bench_fast_start.py [--paper CHECKOUT --paper-python PYTHON]
                                      [--repeats 3] [--out docs/results/fast_start.json]
-  python scripts/bench_fast_start.py --compare-grid RESULTS [--out ...]
+  python scripts/bench_fast_start.py --compare-grid RESULTS [--baseline RESULTS] [--out ...]
 (defaults of --paper and --paper-python: $VI_OD_PAPER_REPO and $VI_OD_PAPER_PYTHON)
 """
 
@@ -108,9 +108,12 @@ def versions(python: str) -> dict:
         capture_output=True, text=True, check=True).stdout.strip()}  # fmt: skip
 
 
-def compare_grid(folder: Path, table: Path = Path("docs/results/paper_grid.parquet")) -> dict:
+def compare_grid(
+    folder: Path, baseline: Path | None, table: Path = Path("docs/results/paper_grid.parquet")
+) -> dict:
     """Per method: fit wall time of the re-run jobs against the committed rows of the same
-    job ids, and the largest difference between their estimates."""
+    job ids, and the largest difference between their estimates; with `baseline` (the same
+    jobs run by the code before this change, at the same time) the same against it."""
     from vi_od.experiments import results
 
     new = results.load(folder)
@@ -118,10 +121,20 @@ def compare_grid(folder: Path, table: Path = Path("docs/results/paper_grid.parqu
     old = results.read_packed(table).to_pandas().set_index("job_id").loc[new.job_id]
     new = new.set_index("job_id")
     estimates = [c for c in new.columns if c.startswith(("est_", "std_", "q05_", "q95_"))]
-    out = {"table": str(table), "results": str(folder)}
+    base = None if baseline is None else results.load(baseline).set_index("job_id")
+    out = {"table": str(table), "results": str(folder), "baseline": str(baseline)}
     for method, rows in new.groupby("method"):
         before = old.loc[rows.index]
         diff = (rows[estimates] - before[estimates]).abs().max().max()
+        if base is not None:
+            same = rows.index.intersection(base.index)
+            b, r = base.loc[same], rows.loc[same]
+            out[f"{method} vs baseline"] = {
+                "jobs": len(same),
+                "wall_s_sum_baseline": round(float(b.wall_time_s.sum()), 1),
+                "wall_s_sum_now": round(float(r.wall_time_s.sum()), 1),
+                "identical_estimates": bool((r[estimates] == b[estimates]).all().all()),
+            }
         out[method] = {
             "jobs": len(rows),
             "wall_s_sum_recorded": round(float(before.wall_time_s.sum()), 1),
@@ -139,6 +152,7 @@ def compare_grid(folder: Path, table: Path = Path("docs/results/paper_grid.parqu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare-grid", type=Path)
+    parser.add_argument("--baseline", type=Path, help="with --compare-grid: the old code's rows")
     parser.add_argument("--paper", type=Path, default=os.environ.get("VI_OD_PAPER_REPO"))
     parser.add_argument("--paper-python", default=os.environ.get("VI_OD_PAPER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
@@ -146,7 +160,7 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.compare_grid is not None:
         record = json.loads(opts.out.read_text()) if opts.out.exists() else {}
-        record["grid"] = compare_grid(opts.compare_grid)
+        record["grid"] = compare_grid(opts.compare_grid, opts.baseline)
         opts.out.write_text(json.dumps(record, indent=2) + "\n")
         print(json.dumps(record["grid"], indent=2))
         return

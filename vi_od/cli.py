@@ -106,7 +106,7 @@ def simulate(
     with user_errors():
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
-        from vi_od import limits
+        from vi_od import limits  # JAX from here on: the settings are valid
         from vi_od.models.bcm_roles import simulate as sim
 
         seed = cfg.seed if seed is None else seed
@@ -494,7 +494,7 @@ def check(
     with user_errors():
         record = read_fit_record(fit_path)
         obs = load_data(data, opinions)
-        from vi_od.checks import ppc
+        from vi_od.checks import ppc  # JAX from here on: the input is read
         from vi_od.inference.fitting import write_json
 
         posterior = ppc.draws_from_record(record, obs.N, draws)
