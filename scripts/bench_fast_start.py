@@ -241,6 +241,8 @@ def main() -> None:
                                zip(runs["svi_normal_warm"], runs["paper_svi_normal"])],
         }  # fmt: skip
     opts.out.parent.mkdir(parents=True, exist_ok=True)
+    if opts.out.exists():  # keep the grid comparison (--compare-grid) of an earlier run
+        record |= {k: v for k, v in json.loads(opts.out.read_text()).items() if k == "grid"}
     opts.out.write_text(json.dumps(record, indent=2) + "\n")
     for name, r in results.items():
         print(f"[fast_start] {name}: median {r['wall_s_median']} s wall,"
