@@ -21,7 +21,7 @@ from vi_od.data.observations import Observations, from_columns
 from vi_od.data.trace import Trace
 from vi_od.errors import require as _require
 from vi_od.models.bcm_roles import EPS_MINUS_GRID, EPS_PLUS_GRID
-from vi_od.models.bcm_roles.settings import SimulatorSettings
+from vi_od.models.bcm_roles.settings import SimulatorSettings  # its home: no JAX there
 
 
 class Dynamics(NamedTuple):
