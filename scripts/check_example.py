@@ -1,18 +1,18 @@
 """The README's `vi-od check` figure: a log whose followers' eps+ drifts, caught over time.
 
 300 agents, T = 2001 (20,000 interactions), eps (0.25, 0.15, 0.65, 0.85), the followers' eps+
-rising by 0.2 over the log (vi_od.models.bcm_roles.misspecified); fitted with svi-marginal and checked
-with the defaults. Writes docs/figures/check_drift.png and prints the check's one line.
+rising by 0.2 over the log (vi_od.models.bcm_roles.misspecified); fitted with svi-marginal and
+checked with the defaults. Writes docs/figures/check_drift.png and prints the check's one line.
 """
 
 import json
 from pathlib import Path
 
-from vi_od.models.bcm_roles import ppc
-from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations
+from vi_od.models.bcm_roles import ppc
+from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.models.bcm_roles.simulate import SimulatorSettings
 from vi_od.progress import quiet
 

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import beta
 
-from vi_od.models.bcm_roles import ppc
-from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.data.trace import to_observations
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations
+from vi_od.models.bcm_roles import ppc
+from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, draw_eps_from_grid
 from vi_od.progress import quiet, task
 

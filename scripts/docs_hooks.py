@@ -117,7 +117,8 @@ def config_block(_: str | None) -> str:
 
     cfg = OmegaConf.to_container(compose_defaults(), resolve=True)
     values = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
-    comments = yaml_comments(CONF / "config.yaml") | yaml_comments(CONF / "model" / "bcm-roles.yaml")
+    comments = yaml_comments(CONF / "config.yaml")
+    comments |= yaml_comments(CONF / "model" / "bcm-roles.yaml")  # its top-level keys
     return defaults_table("", values, comments, "conf/config.yaml and conf/model/bcm-roles.yaml")
 
 

@@ -1,9 +1,16 @@
 """Test setup: CPU only, fixed seeds, small shared traces."""
 
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The CLI turns on the persistent compilation cache (vi_od.compilation_cache): tests keep
+# theirs out of the user's own folder.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"vi-od-tests-jax-{os.getuid()}"),
+)
 
 import pytest  # noqa: E402
 
@@ -81,5 +88,6 @@ def record_json(posterior, trace) -> dict:
     from vi_od.models import default_model
 
     record = FitRecord.of(posterior, to_observations(trace), default_model(),
-                          method=posterior.method, settings={}, seed=0, wall_time_s=0.0)  # fmt: skip
+                          method=posterior.method, settings={}, seed=0,
+                          wall_time_s=0.0)  # fmt: skip
     return json.loads(json.dumps(record.to_json()))

@@ -5,23 +5,18 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from vi_od.config import (
-    checked_seed,
-    compose_config,
-    method_settings,
-    model_of,
-    simulator_settings,
-    with_method,
-)
-from vi_od.data import trace as trace_io
-from vi_od.data.observations import Observations
+from vi_od import compilation_cache
 from vi_od.errors import ViOdError
 from vi_od.outputs import all_or_nothing, check_figure, check_writable
+
+if TYPE_CHECKING:
+    from vi_od.data.observations import Observations
 
 app = typer.Typer(
     help="Estimate parameters of opinion-dynamics models from traces, and run method grids.",
@@ -30,6 +25,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+@app.callback()
+def start() -> None:
+    """Every command, and the sweep's workers, share JAX's persistent compilation cache.
+
+    Set up before JAX is imported (vi_od.compilation_cache), so that --help and errors in
+    the input answer without importing it.
+    """
+    compilation_cache.configure()
+
 
 OVERRIDES = typer.Argument(
     None,
@@ -97,15 +103,19 @@ def simulate(
 
     Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
-    from vi_od import limits
+    from vi_od.config import checked_seed, compose_config, model_of, simulator_settings
+    from vi_od.data import trace as trace_io
 
     with user_errors():
         check_writable(out, "--out")
         check_figure(plot)
         cfg = compose_config(overrides or [])
-        model = model_of(cfg)
         settings = simulator_settings(cfg)
         seed = checked_seed(cfg.seed if seed is None else seed)
+        from vi_od import limits  # JAX from here on: the settings are valid
+
+        model = model_of(cfg)
+
         if out.suffix == ".parquet":
             if model.name != "bcm-roles":
                 raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
@@ -151,6 +161,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
     """`vi-od simulate ... --out x.parquet`: stream the simulation into an event log."""
     from vi_od import limits
     from vi_od.data import eventlog_writer
+    from vi_od.models import get_model
     from vi_od.models.bcm_roles import simulate as sim
     from vi_od.progress import task
 
@@ -166,7 +177,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
                "activity": activity.kind if activity.kind == "uniform"
                else f"zipf:{activity.exponent:g}", **counts,
                "n_leaders": int(stream.roles.sum())}  # fmt: skip
-    summary.update(zip(model_of(compose_config([])).names, (float(e) for e in stream.eps)))
+    summary.update(zip(get_model("bcm-roles").names, (float(e) for e in stream.eps)))
     print_summary(summary, f"event log written to {out} (seed {seed})")
     if every is not None:
         path = eventlog_writer.snapshots_path(out)
@@ -175,6 +186,7 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
 
 def model_config(name: str):
     """The default config of a built-in model (an outside model's data take the default's)."""
+    from vi_od.config import compose_config
     from vi_od.models import BUILTIN
 
     return compose_config([f"model={name}"] if name in BUILTIN else [])
@@ -204,6 +216,7 @@ def load_data(path: Path, opinions: Path | None, cfg=None, timezone=None, clip=N
 
     What the readers fixed on the way (ids stripped, opinions clipped) is printed as warnings.
     """
+    from vi_od.config import compose_config, simulator_settings
     from vi_od.data import load_observations
 
     sim = simulator_settings(cfg if cfg is not None else compose_config([]))
@@ -223,6 +236,8 @@ def inspect(
 
     Example: vi-od inspect events.csv --opinions opinions.csv
     """
+    from vi_od.data import trace as trace_io
+
     with user_errors():
         if path.name.lower().endswith(".npz") and opinions is None:
             trace = trace_io.load(path, clip)
@@ -370,6 +385,7 @@ def figures(
     import matplotlib.pyplot as plt
 
     from vi_od.models import get_model
+    from vi_od.reporting import published
     from vi_od.reporting.figures import figures_for
     from vi_od.reporting.report import report_table, to_markdown
 
@@ -405,6 +421,7 @@ def report(
 
     Example: vi-od report docs/results/paper_grid.parquet --markdown
     """
+    from vi_od.reporting import published
     from vi_od.reporting.report import (
         cost_markdown,
         cost_rich,
@@ -413,8 +430,6 @@ def report(
         to_markdown,
         to_rich,
     )
-
-    from vi_od.reporting import published
 
     with user_errors():
         everything = load_results(results)
@@ -482,6 +497,7 @@ def fit(
     """
     import dataclasses
 
+    from vi_od.config import checked_seed, compose_config, method_settings, model_of, with_method
     from vi_od.inference import check_limits, convergence
     from vi_od.inference.fitting import (
         agents_table,
@@ -495,15 +511,15 @@ def fit(
     with user_errors():
         sugar = [f"model={model}"] if model else []
         cfg = compose_config([*with_method(overrides or [], method), *sugar])
-        chosen, settings = method_settings(cfg)
-        fitted = model_of(cfg)
         seed = checked_seed(cfg.seed if seed is None else seed)
         if agents_out is not None:
             check_agents_path(agents_out)
         for option, path in (("--out", out), ("--idata", idata), ("--agents-out", agents_out)):
             check_writable(path, option)
         check_figure(plot)
-        obs = load_data(data_path, opinions, cfg, timezone, clip)
+        obs = load_data(data_path, opinions, cfg, timezone, clip)  # a bad file: before JAX
+        chosen, settings = method_settings(cfg)
+        fitted = model_of(cfg)
         if truth is not None:
             from vi_od.data.eventlog import read_roles
 
@@ -571,7 +587,7 @@ def check(
     compares rates against |d|, over time and their spread over agents (by estimated role).
     Example: vi-od check trace.npz fit.json --out check.json --plot check.png
     """
-    from vi_od.inference.fitting import write_json
+    from vi_od.config import checked_seed
     from vi_od.models import get_model
 
     with user_errors():
@@ -588,6 +604,8 @@ def check(
         with console.status(f"replicating {obs.M} interactions from {draws} posterior draws"):
             result = ppc.check(obs, posterior, seed=seed, alpha=alpha)
         print(result.summary_line())
+        from vi_od.inference.fitting import write_json
+
         with all_or_nothing() as wrote:
             if out is not None:
                 context = {"data": str(data), "fit": str(fit_path), "method": record.method,
@@ -614,7 +632,8 @@ def print_fit(record, obs: Observations) -> None:
         mean = record.summary["mean"][name]
         row = [name] + [f"{record.summary[k][name]:.3f}" for k in ("mean", "std", "q05", "q95")]
         if truth:
-            row += [f"{truth[name]:.3f}", f"{abs(mean - truth[name]):.3f}"] if name in truth else ["-", "-"]
+            known = name in truth
+            row += [f"{truth[name]:.3f}", f"{abs(mean - truth[name]):.3f}"] if known else ["-"] * 2
         table.add_row(*row)
     console.print(table)
     info = record.info

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vi_od.errors import ViOdError, require
-from vi_od.models import LEARNED_RHO, Model, get_model
+from vi_od.models import LEARNED_RHO, Model, get_model, settings_reader
 
 CONFIG_MODULE = "vi_od.conf"
 CONFIG_PATH = "VI_OD_CONFIG_PATH"  # folders of a lab's own config groups (e.g. model/<name>.yaml)
@@ -114,13 +114,11 @@ def model_of(cfg: DictConfig) -> Model:
 
 
 def simulator_settings(cfg: DictConfig):
-    """The validated simulator settings of a composed config, by its model."""
-    model = model_of(cfg)
-    if model.simulation is None:
-        raise ViOdError(f"model {model.name} has no simulator")
+    """The validated simulator settings of a composed config, by its model (read without
+    importing the model's JAX code, for a built-in model)."""
     values = OmegaConf.to_container(cfg, resolve=True)
-    return model.simulation.from_config({k: v for k, v in values.items()
-                                         if k not in ("method", "sweep", "model")})  # fmt: skip
+    read = settings_reader(str(cfg.model.name))
+    return read({k: v for k, v in values.items() if k not in ("method", "sweep", "model")})
 
 
 def settings_from_dict(cls, values: dict, prefix: str):

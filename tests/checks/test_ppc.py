@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vi_od.models.bcm_roles import ppc
-from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.cli import app
 from vi_od.data import trace as trace_io
 from vi_od.data.trace import to_observations
@@ -17,6 +15,8 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations, write_json
 from vi_od.inference.record import FitRecord
+from vi_od.models.bcm_roles import ppc
+from vi_od.models.bcm_roles.misspecified import simulate_misspecified
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
 

@@ -8,7 +8,6 @@ import pytest
 
 from vi_od.errors import ViOdError
 from vi_od.experiments import results
-
 from vi_od.experiments.worker import make_row
 
 EPS = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")

@@ -1,17 +1,16 @@
-import json
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import record_json
 
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.abc import Settings, distances, prior_draw, select
-from conftest import record_json
 from vi_od.inference.posterior import align_draws
 from vi_od.models.bcm_roles.forward import observe
 from vi_od.models.bcm_roles.model import BCM_ROLES

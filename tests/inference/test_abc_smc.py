@@ -1,10 +1,10 @@
 import itertools
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import record_json
 from scipy.special import log_expit
 
 from vi_od.config import compose_config, method_settings
@@ -19,7 +19,6 @@ from vi_od.inference.abc_smc import (
     smc_abc,
     weighted_quantile,
 )
-from conftest import record_json
 from vi_od.inference.posterior import metrics
 from vi_od.models import default_model
 from vi_od.models.bcm_roles.forward import deterministic_counts, observe

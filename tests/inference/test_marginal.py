@@ -2,13 +2,13 @@ import jax
 import numpy as np
 import pytest
 
-from vi_od.models import default_model
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.marginal import NutsSettings, SviSettings, relabel
 from vi_od.inference.posterior import metrics
+from vi_od.models import default_model
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.progress import quiet
 

@@ -1,9 +1,9 @@
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import record_json
 from numpyro.infer.util import log_density
 
 from vi_od.config import compose_config, method_settings
@@ -11,7 +11,6 @@ from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.nuts import Settings, align_chains, model_and_args, thin
-from conftest import record_json
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import bernoulli_logit_loglik
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace

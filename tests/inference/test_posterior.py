@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from vi_od.models import default_model
 from vi_od.data.trace import Trace
 from vi_od.inference.posterior import (
     brier_score,
@@ -10,6 +9,7 @@ from vi_od.inference.posterior import (
     metrics,
     rmse_eps,
 )
+from vi_od.models import default_model
 from vi_od.models.bcm_roles.model import BCM_ROLES
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from numpyro.nn.block_neural_arn import BlockMaskedDense, BlockNeuralAutoregressiveNN
 
-from vi_od.models import default_model
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import Trace, to_observations
 from vi_od.errors import ViOdError
@@ -16,6 +15,7 @@ from vi_od.inference import get
 from vi_od.inference import svi as svi_method
 from vi_od.inference.flows import PackedLayout, block_masked_dense, block_neural_arn
 from vi_od.inference.posterior import metrics
+from vi_od.models import default_model
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.relaxed import interactions, likelihood_table, log_likelihood_agents
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace

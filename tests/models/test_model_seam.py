@@ -161,7 +161,8 @@ def test_the_fit_record_names_the_second_models_parameters(known_backfire_trace)
     with quiet():
         record = fit_observations(obs, "nuts-marginal", settings, 2, KNOWN_BACKFIRE).record
     data = record.to_json()
-    assert list(data["mean"]) == ["eps_plus_F", "eps_plus_L"] and data["model"] == KNOWN_BACKFIRE.name
+    assert list(data["mean"]) == ["eps_plus_F", "eps_plus_L"]
+    assert data["model"] == KNOWN_BACKFIRE.name
     assert np.shape(data["draws"]["params"])[1] == 2
     assert "rmse_eps" not in data["metrics"] and 0 <= data["metrics"]["role_error_rate"] < 1
 

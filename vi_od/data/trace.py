@@ -219,7 +219,8 @@ def validate(t: Trace) -> None:
         _check(bool(np.isin(t.roles, (0, 1)).all()), "'roles' values must be 0 or 1 (1 = leader)")
     if t.eps is not None:  # the true parameters, in the order of the model's names
         e = t.eps
-        _check(e.ndim == 1 and e.size >= 1 and _is_real(e), f"'eps' must be a list of numbers, got {e}")
+        ok = e.ndim == 1 and e.size >= 1 and _is_real(e)
+        _check(ok, f"'eps' must be a list of numbers, got {e}")
         _check(bool(np.isfinite(e).all()), f"'eps' must be finite, got {e}")
 
 

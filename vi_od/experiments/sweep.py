@@ -527,7 +527,6 @@ def _progress(console: Console | None) -> Iterator[Progress]:
 
 def _failure_line(job: Job, outcome: dict) -> str:
     """One line for a failed job: where it is in the grid and the last line of its error."""
-    sim = job.simulator
     where = " ".join(f"{k}={v}" for k, v in describe(job).items() if k not in ("job_id", "seed"))
     last = (outcome["error"] or "").strip().splitlines()[-1:] or [""]
     color = "yellow" if outcome["status"] == "timeout" else "red"

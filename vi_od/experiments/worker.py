@@ -37,6 +37,7 @@ def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None
             spec = json.dumps({"job": job, "results_dir": results_dir, "cpu": cpu})
             proc = subprocess.Popen(
                 [sys.executable, "-m", "vi_od.experiments.worker", spec],
+                env=os.environ | {"PYTHONHASHSEED": "0"},  # one program per shape: vi_od.__main__
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -224,18 +225,12 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def compilation_cache_dir() -> Path:
-    """The persistent JAX compilation cache every job shares ($JAX_COMPILATION_CACHE_DIR)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vi-od" / "jax"
-    return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR", default))
-
-
 def _start_jax() -> None:
-    """Import JAX with the shared persistent compilation cache on for every compile."""
-    import jax
+    """Import JAX with the shared persistent compilation cache (vi_od.compilation_cache)."""
+    from vi_od import compilation_cache
 
-    jax.config.update("jax_compilation_cache_dir", str(compilation_cache_dir()))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    compilation_cache.configure()
+    import jax  # noqa: F401
 
 
 def _experiment_trace(job: dict, results_dir: str):

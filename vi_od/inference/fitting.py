@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import jax
 import numpy as np
 
 from vi_od.atomic import atomic_write
@@ -43,6 +42,8 @@ def fit_observations(
 
     `model`: the model to fit (default: the paper's BCM with roles, vi_od.models).
     """
+    import jax  # here: the CLI reads and checks its input before JAX starts
+
     model = model or default_model()
     method = get(method_name)
     start = time.perf_counter()

@@ -150,6 +150,25 @@ BUILTIN = {
     "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
 }
 DEFAULT = "bcm-roles"
+# Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
+# or `vi-od fit` is answered before JAX starts.
+SETTINGS = {
+    "bcm-roles": "vi_od.models.bcm_roles.settings:settings_from_config",
+    "deffuant": "vi_od.models.deffuant.settings:settings_from_config",
+    "bcm-backfire": "vi_od.models.bcm_backfire.settings:settings_from_config",
+}
+
+
+def settings_reader(name: str) -> Callable:
+    """(config values) -> the model's simulator settings, without importing JAX where it can."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS:
+        module, _, attribute = SETTINGS[base].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+    model = get_model(name)
+    if model.simulation is None:
+        raise ViOdError(f"model {model.name} has no simulator")
+    return model.simulation.from_config
 
 
 @functools.cache

@@ -20,6 +20,7 @@ from vi_od.models.bcm_roles.relaxed import (
     hermite_shared,
     likelihood_table,
 )
+from vi_od.models.pooled_settings import as_pair  # noqa: F401 (the models import it from here)
 
 
 def pooled_table(abs_diff, s_plus, s_minus, rho: float) -> LikelihoodTable:
@@ -65,11 +66,6 @@ def scatter_steps(X, u, v, delta):
     """X after adding each interaction's delta to its receiver (sums per receiver, as the
     journal's sparse updates), clipped to [0, 1]."""
     return jnp.clip(X.at[v].add(delta), 0.0, 1.0)
-
-
-def as_pair(x) -> tuple[float, float]:
-    """A model-level mu as the trace format's [F, L] pair (one group: both the same)."""
-    return (float(x), float(x))
 
 
 def uniform_grid_draw(rng: np.random.Generator, grid) -> float:

@@ -86,7 +86,7 @@ def to_markdown(table: pd.DataFrame, model_name: str) -> str:
     fmt = lambda x, f: "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f.format(x)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, r in table.iterrows():
-        get = lambda k: r.get(k, np.nan)
+        get = lambda k, r=r: r.get(k, np.nan)
         cells = [method, fmt(get("runs"), "{:.0f}"),
                  f"{fmt(get('rmse_eps'), '{:.4f}')} ± {fmt(get('rmse_se'), '{:.4f}')}",
                  *(fmt(get(c), "{:.3f}") for c in rights), fmt(get("median_wall_s"), "{:.1f}"),

@@ -18,7 +18,6 @@ journal) and mixes the two log-likelihoods, (1 - b) l_0 + b l_1, exact at b in {
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -31,91 +30,36 @@ import numpyro.distributions as dist
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError, as_number, require
+from vi_od.errors import ViOdError, require
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
+from vi_od.models.bcm_backfire.settings import (
+    EPS_MINUS_GRID,
+    EPS_PLUS_GRID,
+    MU_GRID,
+    Settings,
+    _check_eps,
+    settings_from_config,
+)
 from vi_od.models.bcm_roles.simulate import draw_pairs
 from vi_od.models.pooled import (
     as_pair,
-    rho_from_theta,
     exact_minus,
     exact_plus,
     minus_part,
     plus_part,
     pooled_bytes,
     pooled_table,
+    rho_from_theta,
 )
 
 NAMES = ("eps_plus", "eps_minus")
 LATENT = "backfire"  # b
-EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
-EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
-MU_GRID = tuple(round(0.01 + 0.02 * k, 2) for k in range(10))  # 0.01 .. 0.19
+
 
 
 def eps_from_theta(theta):
     """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
     return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
-
-
-@dataclass(frozen=True)
-class Settings:
-    """conf/model/bcm-backfire.yaml. Unset values are drawn per experiment from the seed, as
-    the journal's design draws them: eps from its grids, mu+ and mu- from 0.01..0.19, b fair."""
-
-    N: int
-    T: int
-    edges_per_step: int = 10
-    mu_plus: float | None = None
-    mu_minus: float | None = None
-    backfire: int | None = None
-    eps: tuple[float, float] | None = None
-    rho: float = 32.0
-    deterministic: bool = False
-
-    def validate(self) -> Settings:
-        require(self.N >= 2, "N", self.N, "an integer >= 2")
-        require(self.T >= 2, "T", self.T, "an integer >= 2")
-        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
-        for key in ("mu_plus", "mu_minus"):
-            mu = getattr(self, key)
-            require(mu is None or 0 <= mu <= 0.5, f"simulator.{key}", mu, "null or in [0, 0.5]")
-        require(self.backfire in (None, 0, 1), "simulator.backfire", self.backfire, "null, 0 or 1")
-        if self.eps is not None:
-            _check_eps(self.eps, "simulator.eps")
-        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
-        require(isinstance(self.deterministic, bool), "simulator.deterministic",
-                self.deterministic, "true or false")  # fmt: skip
-        return self
-
-
-def _check_eps(eps, where: str) -> None:
-    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
-    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5] and eps- in [0.5, 1]")
-
-
-def settings_from_config(values: dict) -> Settings:
-    """The validated settings of a composed config (plain dict)."""
-    sim = dict(values["simulator"])
-    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
-        kind, f"simulator.{key}", sim[key])  # fmt: skip
-    eps = sim.pop("eps", None)
-    if eps is not None and not isinstance(eps, list):  # "abc" would be read letter by letter
-        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
-    fields = {
-        "N": as_number(int, "N", values["N"]),
-        "T": as_number(int, "T", values["T"]),
-        "edges_per_step": number("edges_per_step", int),
-        "mu_plus": number("mu_plus"),
-        "mu_minus": number("mu_minus"),
-        "backfire": number("backfire", int),
-        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
-        "rho": number("rho"),
-        "deterministic": sim.get("deterministic"),
-    }
-    unknown = set(sim) - set(fields) - {"eps"}
-    if unknown:
-        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
-    return Settings(**fields).validate()
 
 
 class Truth(NamedTuple):
@@ -389,7 +333,8 @@ def make_model(learn_rho: bool = False) -> Model:
     """BCM-U with rho fixed (the data's: tabulated likelihoods, O(1) per evaluation) or learned
     (a third parameter: sums over the interactions, O(M) per evaluation)."""
     if learn_rho:
-        names, from_theta, ll, table = (*NAMES, "rho"), _from_theta_rho, _exact_log_likelihoods, replayed
+        names, from_theta = (*NAMES, "rho"), _from_theta_rho
+        ll, table = _exact_log_likelihoods, replayed
     else:
         names, from_theta, ll, table = NAMES, eps_from_theta, _log_likelihoods, tabulate
     P = len(names)

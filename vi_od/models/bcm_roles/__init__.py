@@ -9,11 +9,12 @@ likelihood (`relaxed`) and the collapsed one (`collapsed`) are its submodules.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import jax
-import jax.numpy as jnp
+from typing import TYPE_CHECKING
 
 from vi_od.errors import require
+
+if TYPE_CHECKING:
+    import jax
 
 EPS_NAMES = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
 SWAP_ROLES = [1, 0, 3, 2]  # [F+, L+, F-, L-] -> [L+, F+, L-, F-]: the label swap
@@ -23,6 +24,9 @@ EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
 
 def eps_from_theta(theta4: jax.Array) -> jax.Array:
     """eps+ = sigmoid(theta)/2 in (0, 1/2), eps- = sigmoid(theta)/2 + 1/2 in (1/2, 1)."""
+    import jax  # here, not above: the trace reader and the CLI's errors need no JAX
+    import jax.numpy as jnp
+
     half = jax.nn.sigmoid(theta4) / 2
     return half + jnp.array([0.0, 0.0, 0.5, 0.5])
 

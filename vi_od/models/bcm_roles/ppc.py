@@ -84,7 +84,8 @@ def draws_from_record(record, obs: Observations, most: int = DRAWS) -> Draws:
     p_leader = np.asarray(record.p_leader, np.float32)
     if p_leader.shape != (obs.N,):
         raise ViOdError(
-            f"the fit is of {p_leader.size} agents but the data have {obs.N}: not a fit of these data"
+            f"the fit is of {p_leader.size} agents but the data have {obs.N}: "
+            "not a fit of these data"
         )
     ids = record.agent_ids
     if ids is not None and [str(a) for a in ids] != [str(a) for a in obs.agent_ids]:

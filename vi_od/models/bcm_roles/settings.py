@@ -1,0 +1,75 @@
+"""What `vi-od simulate` needs, validated without JAX (the CLI reads it before JAX starts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vi_od.errors import ViOdError, as_number
+from vi_od.errors import require as _require
+from vi_od.models.bcm_roles import validate_eps
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """What `vi-od simulate` needs: the population, the horizon and the dynamics."""
+
+    N: int
+    T: int
+    leader_proportion: float
+    edges_per_step: int = 10
+    mu_plus: tuple[float, float] = (0.02, 0.02)
+    mu_minus: tuple[float, float] = (0.02, 0.02)
+    rho: float = 32.0
+    eps: tuple[float, float, float, float] | None = None
+
+    @property
+    def n_leaders(self) -> int:
+        return round(self.N * self.leader_proportion)
+
+    def validate(self) -> SimulatorSettings:
+        """Raise ViOdError naming the first bad key and what it may be."""
+        _require(self.N >= 2, "N", self.N, "an integer >= 2")
+        _require(self.T >= 2, "T", self.T, "an integer >= 2")
+        _require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        p = self.leader_proportion
+        _require(0 < p < 1, "leader_proportion", p, "in (0, 1)")
+        _require(
+            self.n_leaders >= 1,
+            "leader_proportion",
+            p,
+            f"such that round(N * p) >= 1 (N={self.N} gives {self.n_leaders} leaders)",
+        )
+        for name in ("mu_plus", "mu_minus"):
+            mu = getattr(self, name)
+            _require(
+                len(mu) == 2 and all(0 <= m <= 1 for m in mu),
+                f"simulator.{name}",
+                list(mu),
+                "two numbers [F, L] in [0, 1]",
+            )
+        _require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        if self.eps is not None:
+            validate_eps(self.eps, "simulator.eps")
+        return self
+
+
+def settings_from_config(values: dict) -> SimulatorSettings:
+    """The validated simulator settings of a composed config (plain dict): N, T,
+    leader_proportion and the `simulator` node of conf/model/bcm-roles.yaml."""
+    sim = dict(values["simulator"])
+    eps = sim.pop("eps", None)
+    if eps is not None and not isinstance(eps, list):  # "abc" would be read letter by letter
+        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 4 numbers or null")
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "leader_proportion": as_number(float, "leader_proportion", values["leader_proportion"]),
+        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
+        "mu_plus": tuple(as_number(float, "simulator.mu_plus", m) for m in sim.pop("mu_plus")),
+        "mu_minus": tuple(as_number(float, "simulator.mu_minus", m) for m in sim.pop("mu_minus")),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
+    }
+    if sim:
+        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+    return SimulatorSettings(**fields).validate()

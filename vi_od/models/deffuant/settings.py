@@ -1,0 +1,59 @@
+"""Deffuant's simulator settings, validated without JAX (the CLI reads them before JAX starts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vi_od.errors import ViOdError, as_number, require
+from vi_od.models.pooled_settings import as_pair
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/model/deffuant.yaml: population, horizon and dynamics."""
+
+    N: int
+    T: int
+    edges_per_step: int = 10
+    mu: float = 0.1
+    rho: float = 16.0
+    eps: float | None = None  # None: drawn from U(0, 1/2) by the seed
+    deterministic: bool = False  # s = [|d| < eps] instead of the sigmoid
+
+    @property
+    def mu_plus(self) -> tuple[float, float]:
+        return as_pair(self.mu)
+
+    @property
+    def mu_minus(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+    def validate(self) -> Settings:
+        require(self.N >= 2, "N", self.N, "an integer >= 2")
+        require(self.T >= 2, "T", self.T, "an integer >= 2")
+        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        require(0 <= self.mu <= 0.5, "simulator.mu", self.mu, "in [0, 0.5]")
+        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        eps = self.eps
+        require(eps is None or 0 <= eps <= 0.5, "simulator.eps", eps, "null or in [0, 0.5]")
+        require(isinstance(self.deterministic, bool), "simulator.deterministic",
+                self.deterministic, "true or false")  # fmt: skip
+        return self
+
+
+def settings_from_config(values: dict) -> Settings:
+    """The validated settings of a composed config (plain dict)."""
+    sim = dict(values["simulator"])
+    eps = sim.pop("eps", None)
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
+        "mu": as_number(float, "simulator.mu", sim.pop("mu")),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "eps": None if eps is None else as_number(float, "simulator.eps", eps),
+        "deterministic": sim.pop("deterministic"),
+    }
+    if sim:
+        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+    return Settings(**fields).validate()
