@@ -162,14 +162,14 @@ def _model(settings, model: Model) -> partial:
     return partial(collapsed, pi_prior=settings.pi_prior, pi_fixed=settings.pi_fixed)
 
 
-def _prior_median(settings, model: Model):
+def _prior_median(settings, model: Model, theta=None):
     """Start at the prior median: theta = 0 (eps mid-range) and pi at Beta(a, b)'s median.
 
     That is the median of the Beta(a, b) component (the label-symmetric mixture's own median
     is 1/2, a saddle between the two labellings). Computed, not estimated from prior draws
     (init_to_median): drawing from the Beta would compile a gamma sampler, seconds for nothing.
     """
-    values = {"theta": jnp.zeros(model.n_params)}
+    values = {"theta": jnp.zeros(model.n_params) if theta is None else theta}
     if model.has_agents and settings.pi_fixed is None:
         values["pi"] = jnp.asarray(betaincinv(*settings.pi_prior, 0.5), jnp.float32)
     return init_to_value(values=values)
@@ -211,7 +211,7 @@ def fit_nuts(obs: Observations, settings: NutsSettings, key: jax.Array, model: M
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_tree_depth,
         dense_mass=True,
-        init_strategy=_prior_median(settings, model),
+        init_strategy=_prior_median(settings, model, _start(model, data)),
     )
     # Traced init (numpyro's parallel chains do the same): one compile, not one per eager op.
     init = jax.jit(lambda key, data: kernel.init(key, settings.warmup, None, (data,), {}))
@@ -261,11 +261,18 @@ def _diagnostics(draws: dict, names: tuple[str, ...]) -> dict:
     }
 
 
-def _svi(settings: SviSettings, model: Model) -> SVI:
-    """A fresh SVI on the collapsed model: Gaussian guide from the prior median, decaying Adam."""
+def _start(model: Model, data):
+    """The model's start for its data (None: the prior median)."""
+    start = model.collapsed.start
+    return None if start is None else jax.jit(start)(data)
+
+
+def _svi(settings: SviSettings, model: Model, theta=None) -> SVI:
+    """A fresh SVI on the collapsed model: Gaussian guide from the prior median (or the
+    model's start), decaying Adam."""
     collapsed = _model(settings, model)
     guide = GUIDES[settings.guide](
-        collapsed, init_loc_fn=_prior_median(settings, model), init_scale=INIT_SCALE
+        collapsed, init_loc_fn=_prior_median(settings, model, theta), init_scale=INIT_SCALE
     )
     # Adam's noise floor at a fixed rate biases the weakly identified pi; decay the rate.
     lr = exponential_decay(settings.lr, settings.steps, settings.lr_decay)
@@ -286,7 +293,8 @@ def _ready(settings: SviSettings, model: Model, data) -> SVI:
 
 @partial(jax.jit, static_argnums=(0, 1))
 def _svi_init(settings: SviSettings, model: Model, key, data):
-    return _svi(settings, model).init(key, data)
+    start = model.collapsed.start
+    return _svi(settings, model, None if start is None else start(data)).init(key, data)
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))

@@ -49,6 +49,7 @@ class Collapsed:
     table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
     leader_probability: Callable | None = None  # (params, pi, data) -> (N,) P(latent = 1)
     complete: Callable | None = None  # global discrete latents drawn given the parameters
+    start: Callable | None = None  # (data) -> theta (P,) to start from (a multimodal posterior)
 
 
 @dataclass(frozen=True)

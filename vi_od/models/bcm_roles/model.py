@@ -13,6 +13,7 @@ from vi_od.models.bcm_roles import (
     forward,
     ppc,
     sbc,
+    settings,
     simulate,
     validate_eps,
 )
@@ -104,7 +105,7 @@ BCM_ROLES = Model(
     ),
     simulation=Simulation(
         settings=simulate.SimulatorSettings,
-        from_config=simulate.settings_from_config,
+        from_config=settings.settings_from_config,
         simulate=simulate.simulate_trace,
         experiment_key=lambda s: (s.N, s.T, round(s.leader_proportion * 1_000_000)),
         skip=simulate.zero_leaders,
