@@ -26,7 +26,7 @@ mkdir -p /etc/munge /var/log/munge /var/lib/munge /run/munge
 [ -s /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
 chown -R munge:munge /etc/munge /var/log/munge /var/lib/munge /run/munge
 chmod 0400 /etc/munge/munge.key
-pgrep -x munged >/dev/null || runuser -u munge -- munged --force
+munge -n >/dev/null 2>&1 || runuser -u munge -- munged --force
 
 cpus=$(nproc)
 # slurmd refuses a node whose RealMemory exceeds what it sees; leave some for the system.
@@ -34,7 +34,7 @@ mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 cat > /etc/slurm/slurm.conf <<EOF
 ClusterName=vi-od-ci
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -55,11 +55,11 @@ JobAcctGatherType=jobacct_gather/none
 SlurmctldTimeout=30
 SlurmdTimeout=30
 MinJobAge=60
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
-pgrep -x slurmctld >/dev/null || slurmctld
+scontrol ping 2>/dev/null | grep -q UP || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 
 for _ in $(seq "$WAIT_S"); do
