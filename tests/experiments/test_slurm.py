@@ -103,6 +103,16 @@ def test_dry_run_prints_the_job_script_from_the_config_group_and_the_options(tmp
     assert "#SBATCH --exclusive\n" in result.stdout and "--qos" not in result.stdout
 
 
+def test_a_labs_own_config_file_outside_the_package(tmp_path):
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "mylab.yaml").write_text("name: slurm\npartition: lab\nworkers: 7\n")
+    args = ["sweep", "-m", *GRID, f"hydra.searchpath=[file://{tmp_path}]", "backend=mylab"]
+    result = runner.invoke(app, [*args, "--dry-run", "--results", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "each of 7 SLURM workers" in result.stdout and "#SBATCH -p lab\n" in result.stdout
+    assert "#SBATCH -t 04:00:00\n" in result.stdout  # what the file leaves out: the defaults
+
+
 def test_backend_choice_alone_reads_its_config_file(tmp_path):
     where = slurm.resolve([], tmp_path, "slurm")
     assert where.slurm == slurm.SlurmSettings(log_directory=str(tmp_path.resolve() / "slurm"))

@@ -90,8 +90,10 @@ def duration_seconds(text: str) -> float:
 
 
 def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(backend=... and backend.key=... overrides, the grid's overrides)."""
-    mine = [o for o in overrides if re.match(r"[+~]*backend(\.|=)", o)]
+    """(backend=..., backend.key=... and hydra.searchpath=... overrides, the grid's overrides).
+
+    hydra.searchpath=[file:///lab/conf] finds a lab's own backend/<name>.yaml there."""
+    mine = [o for o in overrides if re.match(r"[+~]*(backend(\.|=)|hydra\.searchpath=)", o)]
     return mine, [o for o in overrides if o not in mine]
 
 
