@@ -33,7 +33,11 @@ def _slurm_down() -> str | None:
     """Why the real-SLURM tests cannot run here, or None if a node is up."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return "no SLURM here (sinfo/sbatch absent); scripts/start_slurm.sh starts one as root"
-    out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30)
+    try:
+        sinfo = ["sinfo", "-h", "-o", "%t"]
+        out = subprocess.run(sinfo, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s (is slurmctld running?)"
     states = out.stdout.split()
     if not {"idle", "mix", "alloc"} & set(states):
         why = out.stderr.strip().splitlines()[-1:] or states or ["no node"]
@@ -41,7 +45,8 @@ def _slurm_down() -> str | None:
     return None
 
 
-real_slurm = pytest.mark.skipif(bool(_slurm_down()), reason=_slurm_down() or "")
+SLURM_DOWN = _slurm_down()
+real_slurm = pytest.mark.skipif(SLURM_DOWN is not None, reason=SLURM_DOWN or "")
 
 
 @pytest.fixture(scope="module", autouse=True)
