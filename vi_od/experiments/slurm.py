@@ -24,7 +24,7 @@ from pathlib import Path
 from vi_od.errors import ViOdError, require
 
 JOB_NAME = "vi-od"  # what squeue shows for the workers
-ALLOWED_FAILURES = 3  # workers a sweep job may lose before the sweep stops (dask's default)
+ALLOWED_FAILURES = 3  # workers a sweep job may lose and still rerun; one more stops the sweep
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def client(settings: SlurmSettings) -> Iterator:
     """A dask Client whose workers are SLURM jobs, once the first one runs; jobs end on exit.
 
     Raises a ViOdError if no worker starts within start_timeout, or if one sweep job lost
-    ALLOWED_FAILURES workers (dask's KilledWorker), after the rows written so far.
+    more than ALLOWED_FAILURES workers (dask's KilledWorker), after the rows written so far.
     """
     import dask
     from dask.distributed import Client
@@ -242,6 +242,6 @@ def client(settings: SlurmSettings) -> Iterator:
                 yield dask_client
             except KilledWorker:
                 raise ViOdError(
-                    f"a sweep job lost {ALLOWED_FAILURES} SLURM workers (wall time, memory or "
+                    f"a sweep job lost {ALLOWED_FAILURES + 1} SLURM workers (wall time, memory or "
                     "node failures?); finished rows are kept, the same command resumes"
                 ) from None
