@@ -262,22 +262,40 @@ def sweep(
     timeout: str = typer.Option("3h", help="Time limit per job: 90s, 20m, 3h."),
     results: Path = typer.Option(None, help="Results folder (default: results/<sweep name>)."),
     retry_failed: bool = typer.Option(False, help="Run timeout/error jobs again."),
-    backend: str = typer.Option("loky", help="loky (this machine) or dask (a cluster)."),
+    backend: str = typer.Option(
+        None, help="loky (this machine), dask (a running scheduler) or slurm (SLURM jobs)."
+    ),
     scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
+    partition: str = typer.Option(None, help="slurm: the partition (default: the cluster's)."),
+    account: str = typer.Option(None, help="slurm: the account charged."),
+    workers: int = typer.Option(None, min=1, help="slurm: SLURM jobs at once (default 4)."),
+    worker_memory: str = typer.Option(None, help="slurm: memory per worker (default 4GiB)."),
+    worker_walltime: str = typer.Option(None, help="slurm: wall time per worker, HH:MM:SS."),
+    slurm_extra: str = typer.Option(None, help="slurm: more sbatch options, e.g. '--qos=short'."),
 ) -> None:
     """Run every method on every cell of a grid; resume where a previous run stopped.
 
     Example: vi-od sweep -m sweep=smoke method=svi-normal,abc N=30,60 T=64,128 'rep=range(2)'
+    On SLURM: add backend=slurm (conf/backend/slurm.yaml) or --backend slurm (docs/slurm.md).
     """
     import time
 
+    from vi_od.experiments import slurm
     from vi_od.experiments import sweep as sweeps
 
     with user_errors():
         timeout_s = sweeps.parse_duration(timeout)
-        sweeps.check_backend(backend, scheduler)
-        plan = sweeps.expand(overrides or [], multirun=multirun)
+        backend_overrides, overrides = slurm.split_overrides(overrides or [])
+        plan = sweeps.expand(overrides, multirun=multirun)
         folder = results or Path("results") / plan.sweep
+        where = slurm.resolve(
+            backend_overrides, folder, backend, scheduler, jobs, partition=partition,
+            account=account, workers=workers, worker_memory=worker_memory,
+            worker_walltime=worker_walltime, extra=slurm_extra,
+        )  # fmt: skip
+        sweeps.check_backend(where.name, where.scheduler)
+        if where.slurm:
+            slurm.check_job_fits(where.slurm, timeout_s)
         todo, done = sweeps.pending(plan, folder, retry_failed)
         console.print(
             f"sweep [bold]{plan.sweep}[/]: {plan.cells} cells"
@@ -289,7 +307,12 @@ def sweep(
             console.print("(without -m: one job from the composed config; -m expands the grid)")
         if dry_run:
             print_jobs(todo or plan.jobs, done_ids=set() if todo else {j.job_id for j in plan.jobs})
+            if where.slurm:
+                print(f"\nthe job script of each of {where.slurm.workers} SLURM workers:")
+                print(slurm.job_script(where.slurm))
             return
+        if where.slurm:
+            slurm.check_cluster(where.slurm)
         start = time.monotonic()
         try:
             counts = sweeps.run(
@@ -298,9 +321,10 @@ def sweep(
                 jobs=jobs,
                 timeout_s=timeout_s,
                 retry_failed=retry_failed,
-                backend=backend,
-                scheduler=scheduler,
+                backend=where.name,
+                scheduler=where.scheduler,
                 console=console,
+                slurm=where.slurm,
             )
         except KeyboardInterrupt:
             print("interrupted: finished jobs are kept; the same command resumes", file=sys.stderr)

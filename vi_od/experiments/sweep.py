@@ -56,7 +56,7 @@ from vi_od.experiments import results, worker
 from vi_od.models import DEFAULT as DEFAULT_MODEL
 
 DEFAULT_TIMEOUT_S = 3 * 3600.0
-BACKENDS = ("loky", "dask")
+BACKENDS = ("loky", "dask", "slurm")
 
 
 @dataclass(frozen=True)
@@ -430,7 +430,7 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 
 @contextmanager
-def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[tuple]:
+def _backend(backend: str, scheduler: str | None, jobs: int | None, slurm=None) -> Iterator[tuple]:
     """Joblib's backend for the run: yields (n_jobs, pid the workers watch, or None)."""
     import joblib
 
@@ -439,6 +439,13 @@ def _backend(backend: str, scheduler: str | None, jobs: int | None) -> Iterator[
         # One job runs in this process (joblib's sequential backend): there is no worker
         # whose parent to watch, and the job's own process already dies with this one.
         yield n_jobs, (os.getpid() if n_jobs > 1 else None)
+        return
+    if backend == "slurm":  # dask workers that are SLURM jobs (vi_od/experiments/slurm.py)
+        from vi_od.experiments.slurm import SlurmSettings, client
+
+        slurm = slurm or SlurmSettings()
+        with client(slurm) as _, joblib.parallel_config(backend="dask"):
+            yield slurm.workers, None
         return
     check_backend(backend, scheduler)
     try:
@@ -477,10 +484,12 @@ def run(
     backend: str = "loky",
     scheduler: str | None = None,
     console: Console | None = None,
+    slurm=None,
 ) -> Counter:
     """Run the plan's pending jobs and count their statuses; each row is on disk as it comes.
 
     With a console, draw a progress bar and print each failure above it as it happens.
+    `slurm` (a SlurmSettings) sets the workers of backend slurm.
     """
     from joblib import Parallel, delayed
 
@@ -493,7 +502,8 @@ def run(
         return counts
     (results_dir / "runs").mkdir(parents=True, exist_ok=True)
     by_id = {job.job_id: job for job in todo}
-    with _backend(backend, scheduler, jobs) as (n_jobs, watch_pid), _progress(console) as bar:
+    workers = _backend(backend, scheduler, jobs, slurm)
+    with workers as (n_jobs, watch_pid), _progress(console) as bar:
         handle = bar.add_task(f"sweep {plan.sweep}", total=len(todo), counts="")
         tasks = (
             delayed(worker.run_job)(dataclasses.asdict(job), str(results_dir), timeout_s, watch_pid)
