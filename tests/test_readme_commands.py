@@ -20,10 +20,11 @@ def commands(kind: str) -> list[list[str]]:
     """The argument lists of every `vi-od <kind>` line of the README and docs (no placeholders)."""
     found = []
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for line in page.read_text().splitlines():
+        text = re.sub(r"\\\n\s*", " ", page.read_text())  # a command continued with \
+        for line in text.splitlines():
             for part in line.split("&&"):
                 text = re.sub(r"^\s*\$?\s*", "", part)
-                if not text.startswith(f"vi-od {kind} ") or re.search(r"\[|\bDATA\b", text):
+                if not text.startswith(f"vi-od {kind} ") or re.search(r"\[|\bDATA\b|\$[A-Z]", text):
                     continue
                 args = shlex.split(text, comments=True)[2:]
                 if args not in found:
@@ -42,7 +43,8 @@ def _options(args: list[str]) -> tuple[list[str], dict]:
     return overrides, options
 
 
-RUN_ONLY = ("--jobs", "--timeout", "--backend", "--scheduler", "--results")
+RUN_ONLY = ("--jobs", "--timeout", "--backend", "--scheduler", "--results", "--partition", "--account",
+            "--workers", "--worker-memory", "--worker-walltime", "--slurm-extra")
 
 
 def grids() -> list[list[str]]:
