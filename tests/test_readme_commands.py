@@ -24,7 +24,8 @@ def commands(kind: str) -> list[list[str]]:
         for line in text.splitlines():
             for part in line.split("&&"):
                 text = re.sub(r"^\s*\$?\s*", "", part)
-                if not text.startswith(f"vi-od {kind} ") or re.search(r"\[|\bDATA\b|\$[A-Z]", text):
+                placeholder = re.search(r"\[|\bDATA\b|\$[A-Z]", text)
+                if not text.startswith(f"vi-od {kind} ") or placeholder:
                     continue
                 args = shlex.split(text, comments=True)[2:]
                 if args not in found:
