@@ -44,8 +44,8 @@ def _options(args: list[str]) -> tuple[list[str], dict]:
     return overrides, options
 
 
-RUN_ONLY = ("--jobs", "--timeout", "--backend", "--scheduler", "--results", "--partition", "--account",
-            "--workers", "--worker-memory", "--worker-walltime", "--slurm-extra")
+RUN_ONLY = ("--jobs", "--timeout", "--backend", "--scheduler", "--results", "--partition",
+            "--account", "--workers", "--worker-memory", "--worker-walltime", "--slurm-extra")
 
 
 def grids() -> list[list[str]]:
