@@ -58,7 +58,7 @@ def test_coverage_counts_the_truth_inside_its_interval_and_skips_unknown_bounds(
 def test_interval_columns_name_every_quantile_and_rank_among_thinned_draws():
     draws = np.random.default_rng(1).uniform(0, 1, (500, 4))
     truth = np.array([0.0, 0.25, 0.5, 2.0])
-    row = sbc.interval_columns(draws, EPS_NAMES, truth)
+    row = sbc.interval_columns(draws, EPS_NAMES, dict(zip(EPS_NAMES, truth)))
     assert row["n_draws"] == sbc.RANK_DRAWS == 100
     assert [row[f"rank_{n}"] for n in (EPS_NAMES[0], EPS_NAMES[3])] == [0, 100]
     for name in EPS_NAMES:
