@@ -100,32 +100,30 @@ def to_markdown(table: pd.DataFrame, model_name: str) -> str:
 
 
 def figure(runs: pd.DataFrame, model_name: str) -> Figure:
-    """Per published method: eps RMSE (and each latent's share right) against T, ours solid,
-    the published runs dashed, on the cells both ran; the exact method dotted in every panel."""
+    """eps RMSE (and each latent's share right) against T: each of our methods solid, each
+    published method dashed, both on the cells ours ran (means over N and reps)."""
     model = get_model(model_name)
     ours = runs[(runs["model"] == model_name) & (runs["status"] == "ok")]
-    theirs = model.published()
-    methods = [m for m in sorted(theirs["method"].unique()) if m in set(ours["method"])]
+    theirs = model.published().merge(ours[CELL].drop_duplicates(), on=CELL)
     metrics = ["rmse_eps", *_right_columns(model)]
-    fig, axes = plt.subplots(len(metrics), max(len(methods), 1), squeeze=False,
-                             figsize=(3.2 * max(len(methods), 1), 2.6 * len(metrics)))  # fmt: skip
-    exact = ours[ours["method"] == "nuts-marginal"]
-    for col, method in enumerate(methods):
-        mine = ours[ours["method"] == method]
-        same = theirs[theirs["method"] == method].merge(mine[CELL].drop_duplicates(), on=CELL)
-        for row, metric in enumerate(metrics):
-            ax = axes[row, col]
-            for rows, style, label in ((mine, "-o", "vi-od"), (same, "--s", "journal"),
-                                       (exact, ":", "vi-od nuts-marginal")):  # fmt: skip
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    methods = sorted(set(ours["method"]) | set(theirs["method"]))
+    for ax, metric in zip(axes[0], metrics):
+        for i, method in enumerate(methods):
+            for rows, style, who in ((ours, "-o", "vi-od"), (theirs, "--s", "journal")):
+                rows = rows[rows["method"] == method]
                 if len(rows) and metric in rows:
-                    means = rows.groupby("T")[metric].apply(lambda s: s.astype(float).mean())
-                    ax.plot(means.index, means.values, style, label=label,
-                            color="grey" if label.endswith("marginal") else None)  # fmt: skip
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("T")
-            ax.set_title(f"{method}: {metric}", fontsize=9)
-            if col == 0 and row == 0:
-                ax.legend(fontsize=7)
-    fig.suptitle(f"{model_name}: vi-od beside the journal's runs (same N x T cells)", fontsize=10)
+                    means = rows.groupby("T")[metric].apply(lambda c: c.astype(float).mean())
+                    ax.plot(means.index, means.values, style, color=colors(i % 10),
+                            label=f"{method} ({who})", alpha=0.9 if who == "vi-od" else 0.6)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("T")
+        ax.set_ylabel(metric)
+        if metric == "rmse_eps":
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{model_name}: vi-od (solid) beside the journal's runs (dashed), same N x T "
+                 f"cells; {len(ours)} and {len(theirs)} runs", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return fig
