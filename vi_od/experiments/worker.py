@@ -30,8 +30,14 @@ ERROR_TAIL = 2000  # characters of stderr kept in the row of a failed job
 
 
 def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None = None) -> dict:
-    """Run one job in a subprocess; return {job_id, status, error, wall_time_s}. Never raises."""
+    """Run one job in a subprocess; return {job_id, status, error, wall_time_s}. Never raises.
+
+    A job whose ok row is already on disk is not run again: a cluster backend reruns the task
+    of a worker it lost, which may have written its row just before (then the row stays).
+    """
     start = time.monotonic()
+    if _done(job, results_dir):
+        return {"job_id": job["job_id"], "status": "ok", "error": None, "wall_time_s": 0.0}
     try:
         with _cpu_slot() as cpu, tempfile.TemporaryFile() as log:
             spec = json.dumps({"job": job, "results_dir": results_dir, "cpu": cpu})
@@ -62,6 +68,17 @@ def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None
         except Exception:  # no row: the job runs again when the sweep resumes
             pass
     return {"job_id": job["job_id"], "status": status, "error": error, "wall_time_s": wall}
+
+
+def _done(job: dict, results_dir: str) -> bool:
+    """Whether the job already has a readable row with status ok."""
+    from vi_od.experiments import results
+
+    path = Path(results_dir) / "runs" / f"{job['job_id']}.parquet"
+    try:
+        return path.exists() and results.statuses({job["job_id"]: path}).get(job["job_id"]) == "ok"
+    except Exception:  # unreadable: run it again
+        return False
 
 
 def _wait(proc: subprocess.Popen, timeout_s: float, watch_pid: int | None) -> int | None:
