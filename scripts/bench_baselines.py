@@ -1,4 +1,4 @@
-"""NUTS and ABC speed (issue 4 targets) and the before/after of their optimisations.
+"""NUTS and ABC speed (docs/methods/index.md) and the before/after of their optimisations.
 
 Rows: ABC 15000 simulations at N=400, T=2048 (target <= 60 s) and its time per simulation
 by chunk size; NUTS with the default settings at N=100, T=512 (target <= 300 s); NUTS at

@@ -1,4 +1,4 @@
-"""`vi-od check` at 10^6 interactions (issue 13's target: <= 20 s).
+"""`vi-od check` at 10^6 interactions (docs/checks.md's target: <= 20 s).
 
 A trace of N=2000 agents, 100 interactions per step, T=10001 (10^6 interactions) is fitted
 once with svi-marginal; then `vi-od check` runs in fresh processes, so the time includes

@@ -1,4 +1,4 @@
-"""Fast start (issue 25): what a command costs as a whole process, beside the paper's code.
+"""Fast start (docs/performance.md): a command's cost as a whole process, beside the paper's.
 
 Times, each as a fresh process and repeated in alternation: `vi-od --help`, two bad
 inputs (a missing file, an unknown key), and svi-normal with the paper's 20,000 steps on

@@ -1,4 +1,4 @@
-"""A realistic event log, fitted as a user would (issue 11): `vi-od fit events.csv`.
+"""A realistic event log, fitted as a user would (docs/data.md): `vi-od fit events.csv`.
 
 The log: 5,000 agents, 150,000 interactions, heavy-tailed receivers (zipf:1: the busiest
 1% of the agents receive about half of the interactions, the median agent a handful),
@@ -12,7 +12,7 @@ truth.csv`), timed from outside: wall, CPU, peak RSS, reading the CSV and every 
 included. The role error is set beside the exact Bayes rule's at the true eps and leader
 share (the best any method can do on these data; computed here, after the fit).
 
-Targets (issue 11): eps RMSE <= 0.02, role error within 0.01 of the Bayes rule, <= 30 s.
+Targets (docs/data.md): eps RMSE <= 0.02, role error within 0.01 of the Bayes rule, <= 30 s.
 
 Usage: python scripts/bench_realistic.py [SEED ...]   (default: seeds 0 1 2)
 Writes results/bench/realistic.json; the logs go to results/bench/logs/.

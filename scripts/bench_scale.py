@@ -1,4 +1,4 @@
-"""Performance at scale (issue 12): simulate and fit event logs of up to 10^7 interactions.
+"""Performance at scale (docs/scale.md): simulate and fit event logs of up to 10^7 interactions.
 
 Every point is a fresh process, timed from the outside (wall time, CPU time, peak RSS of
 that process, via os.wait4): `vi-od simulate ... --out LOG.parquet`, then one process per

@@ -1,4 +1,4 @@
-"""How often `vi-od check` flags well-specified and misspecified logs (issue 13).
+"""How often `vi-od check` flags well-specified and misspecified logs (docs/checks.md).
 
 2,000 agents, 10 interactions per step, T = 10,001 (100,000 interactions), 10% leaders, eps
 drawn from the paper's grid by each case's seed. Cases:

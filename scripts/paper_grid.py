@@ -1,4 +1,4 @@
-"""`make paper-grid`: run, resume or extend the paper grid of issue 14, then pack it into one file.
+"""`make paper-grid`: run, resume or extend the paper grid (docs/paper-results.md), then pack it.
 
 1. Seed the results folder from the committed table: every packed row whose job has no file
    yet is written back as `runs/<job_id>.parquet`, so the sweep's resume skips it.

@@ -1,4 +1,4 @@
-"""The README's SBC numbers and figures from an SBC results folder (issue 13).
+"""The README's SBC numbers and figures from an SBC results folder (docs/checks.md).
 
     python scripts/sbc_summary.py [results/sbc] [--figures docs/figures]
 

@@ -1,4 +1,4 @@
-"""The bad inputs of issue 26's probe sweep: each one line on stderr, exit 2, nothing written."""
+"""Bad inputs of a probe sweep (docs/data-and-errors.md): one line, exit 2, nothing written."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""`vi-od --help` and errors in the input answer without importing JAX (issue 25).
+"""`vi-od --help` and errors in the input answer without importing JAX (docs/performance.md).
 
 Each case runs the CLI in a fresh process and reports whether `jax` was imported; the
 timings (<= 0.5 s) are measured by scripts/bench_fast_start.py, not here.

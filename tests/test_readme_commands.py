@@ -1,4 +1,4 @@
-"""Every vi-od command the README shows is accepted as written (issue 26: its own sweep
+"""Every vi-od command the README shows is accepted as written (once, its own sweep
 example was refused). Sweeps are expanded (--dry-run); fit and simulate compose their
 config and validate their settings, without running."""
 

@@ -1,4 +1,4 @@
-"""JAX's persistent compilation cache, on for every vi-od process (DESIGN section 7).
+"""JAX's persistent compilation cache, on for every vi-od process (docs/sweeps.md).
 
 A program compiled once (an SVI chunk, a NUTS step, a simulator of one shape) is written
 to a per-user folder and read back by the next process that runs the same program, so a

@@ -1,4 +1,5 @@
-"""Times read right: every text and typed form of the same instants joins the same way (issue 26).
+"""Times read right: every text and typed form of the same instants joins the same way
+(docs/data-and-errors.md).
 
 The reproducer: 400 interactions over 20 agents at 37-minute steps from 2024-03-01 09:00;
 each agent holds 0.2 from an hour before the first interaction and 0.9 from an hour after

@@ -1,4 +1,4 @@
-"""Fuzzing the event-log readers, as pandas and pyarrow fuzz theirs (issue 26).
+"""Fuzzing the event-log readers, as pandas and pyarrow fuzz theirs (docs/data-and-errors.md).
 
 Hypothesis writes event logs and opinions tables (CSV or Parquet; random column orders,
 dtypes, time forms and zones, ids with spaces or leading zeros, NaN/inf, duplicates, empty

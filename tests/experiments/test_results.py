@@ -41,7 +41,7 @@ def _type(name: str) -> pa.DataType:
 
 
 def test_rows_written_before_the_new_columns_load_with_new_ones(tmp_path):
-    """A results folder of an earlier version (e.g. a paper grid half done, before issue 13
+    """A results folder of an earlier version (e.g. a paper grid half done, before docs/checks.md
     and before models were plug-ins) keeps loading beside rows of this one."""
     old_schema = pa.schema([(name, _type(name)) for name in OLD])
     old = {name: None for name in OLD} | row("old", rmse_eps=0.1)

@@ -100,7 +100,7 @@ def _grid_digest(plan) -> str:
 
 
 def test_job_ids_of_existing_grids_never_change():
-    """Pinned before SBC added identity fields (issue 13): a paper-grid run in progress is
+    """Pinned before SBC added identity fields (docs/checks.md): a paper-grid run in progress is
     keyed by these ids and must resume across versions."""
     paper = sweep.expand(["sweep=paper"])
     assert (paper.jobs[0].job_id, paper.jobs[0].exp_id) == ("34e34cfc22127ce4", "3b6741ded7b2ac18")

@@ -1,5 +1,5 @@
 """A results folder survives what happens to folders: truncated rows, corrupt cached traces,
-two sweeps started on it at once (issue 26)."""
+two sweeps started on it at once (docs/data-and-errors.md)."""
 
 import numpy as np
 import pytest

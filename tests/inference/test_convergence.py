@@ -1,5 +1,5 @@
 """Unconverged samplers are said so: a warning, a `converged` flag in the fit and the row,
-a count in the report (issue 26: max r_hat 1.32 and min ESS 6 were printed as if fine)."""
+a count in the report (max r_hat 1.32 and min ESS 6 were once printed as if fine)."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""Honest limits: each method's estimate, and the refusal before any work (issue 12)."""
+"""Honest limits: each method's estimate, and the refusal before any work (docs/scale.md)."""
 
 import dataclasses
 from types import SimpleNamespace

@@ -1,6 +1,6 @@
 """Trace: an observed (or simulated) opinion trajectory with its interactions, as `.npz`.
 
-Format (README, DESIGN section 4): X float (T, N); u, v int32 (T-1, E); s_plus, s_minus int8
+Format (README, docs/data.md): X float (T, N); u, v int32 (T-1, E); s_plus, s_minus int8
 (T-1, E); mu_plus, mu_minus float (2,) as [F, L]; rho; optional truth roles int8 (N,) and
 eps float (4,) as [F+, L+, F-, L-]; meta a JSON string. A user's own data arrives the same way.
 """

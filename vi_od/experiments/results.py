@@ -62,7 +62,7 @@ SCHEMA = pa.schema(
         # from ("prior" for SBC rows); per parameter columns are the model's (row_schema)
         ("n_draws", pa.int64()),
         ("truth", pa.string()),
-        # issue 26: r_hat/ESS (MCMC) or a finite loss (SVI) by the field's convention; null
+        # r_hat/ESS (MCMC) or a finite loss (SVI) by the field's convention; null
         # for methods without a check (ABC) and for rows written before
         ("converged", pa.bool_()),
     ]

@@ -62,7 +62,7 @@ def check_limits(method: Method, obs, settings, model: Model | None = None) -> N
     """Refuse, before any work, a run the method estimates would not fit (one-line ViOdError).
 
     A method that cannot run at the data's size says so with its estimate instead of
-    running out of memory or for hours (issue 12).
+    running out of memory or for hours (docs/scale.md).
     """
     model = model or default_model()
     model.view(method.needs, method.name)

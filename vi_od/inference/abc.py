@@ -1,4 +1,4 @@
-"""Rejection ABC, the paper's simulation-based baseline (DESIGN section 3), made fast.
+"""Rejection ABC, the paper's simulation-based baseline (docs/models/bcm-roles.md), made fast.
 
 Every simulation draws (eps, roles) from the prior (theta ~ N(0, 1) through the model's
 `from_theta`, roles Bernoulli(1/2) per agent), replays the observed X0 and pairs (u, v)

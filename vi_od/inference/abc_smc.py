@@ -1,6 +1,6 @@
 """Sequential Monte Carlo ABC (population Monte Carlo, as pyABC's ABCSMC), on JAX.
 
-The paper's published ABC runs used pyABC's ABC-SMC (DESIGN section 8). Here the same
+The paper's published ABC runs used pyABC's ABC-SMC (docs/scale.md). Here the same
 algorithm drives our vmapped count-only simulator in chunks instead of one Python call per
 particle. A particle is (theta, z): continuous parameters theta and binary variables z
 (the roles). Generation 0 draws `population` particles from the prior. Generation t sets

@@ -1,4 +1,4 @@
-"""What each method would need for given data, checked before it starts (issue 12).
+"""What each method would need for given data, checked before it starts (docs/scale.md).
 
 One function per method, `limits(obs, settings, model)`, raising a one-line ViOdError with the
 estimate when the run would not fit in memory or (on a CPU) would take longer than

@@ -1,4 +1,4 @@
-"""Exact role marginalization: NUTS and SVI on the collapsed PGABM (issue 7).
+"""Exact role marginalization: NUTS and SVI on the collapsed PGABM (docs/methods/nuts-marginal.md).
 
 The roles are summed out per agent (the model's collapsed form, `model.collapsed`; for the
 BCM with roles models/bcm_roles/collapsed.py), leaving P + 1 continuous dimensions: theta

@@ -1,4 +1,4 @@
-"""NUTS on a model's relaxed form, the paper's relaxed model (paper section 4; DESIGN section 3).
+"""NUTS on a model's relaxed form (the paper's relaxed model: its section 4).
 
 The sampler is numpyro's NUTS kernel, driven here in jitted chunks of iterations instead
 of `MCMC.run`, so that a rich progress bar can follow warmup and sampling and the data

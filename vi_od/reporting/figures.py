@@ -342,7 +342,7 @@ def _uniform_cdf(x):
 
 
 def sbc_ranks(df: pd.DataFrame) -> Figure:
-    """SBC (issue 13): per method and eps, the ECDF of the truth's fractional rank among the
+    """SBC (docs/checks.md): per method and eps, the ECDF of the truth's fractional rank among the
     posterior draws minus the uniform CDF, inside ArviZ's simultaneous 95% band.
 
     Rows of SBC sweeps only (truth drawn from the prior). A calibrated method stays in the

@@ -96,7 +96,7 @@ def rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[list[str], list[str
         if shown:  # the paper's runs kept no intervals
             ours.append("/".join(_number(100 * r[key], "{:.0f}") for key in INTERVALS))
             paper.append("")
-        if flagged:  # r_hat/ESS or loss flags (issue 26); the paper's runs have none
+        if flagged:  # r_hat/ESS or loss flags (docs/data-and-errors.md); the paper's runs have none
             ours.append(_number(r["unconverged"], "{:.0f}"))
             paper.append("")
         body.append((ours, paper))

@@ -1,4 +1,4 @@
-"""The collapsed PGABM: roles summed out exactly, per agent (issue 7).
+"""The collapsed PGABM: roles summed out exactly, per agent (docs/methods/nuts-marginal.md).
 
 X is observed, so given eps each interaction depends on the roles only through its
 receiver v, and the likelihood factorises over receivers: log p(s | eps, r) = sum_v
@@ -23,7 +23,7 @@ l_v is read from one of two sources (`agent_log_likelihoods`):
   energy to ~0.1: measured harmless there (no divergences, r_hat 1.00, 8 leapfrog steps).
 - the exact sum over padded (N, K) rows (`group_by_receiver`, K >= most interactions one
   agent received), kept as the reference the table is tested against. Its memory is N x K:
-  one agent with 4,880 of 200,000 interactions made it 73x the data (DESIGN section 8).
+  one agent with 4,880 of 200,000 interactions made it 73x the data (docs/scale.md).
 
 Measured for the exact form (scripts/bench_marginal.py: N=400, T=8192, 81,910
 interactions; value and gradient of the log joint, best of interleaved repeats; 2-core

@@ -1,4 +1,4 @@
-"""Traces this model cannot describe, to show that `vi-od check` notices (issue 13).
+"""Traces this model cannot describe, to show that `vi-od check` notices (docs/checks.md).
 
 Two realistic ways the two-role model is wrong, on top of the grid simulator's dynamics
 (same roles, X0, pairs and outcome keys for a seed, SimulatorSettings unchanged):

@@ -1,4 +1,4 @@
-"""The PGABM as numpyro models (paper section 4, DESIGN section 3).
+"""The PGABM as numpyro models (paper section 4, docs/models/bcm-roles.md).
 
 X is observed, so |x_u - x_v| of every interaction is read once from the observations; the
 likelihood is then a vectorised Bernoulli over all interactions, with no loop over time.

@@ -1,4 +1,5 @@
-"""JAX simulator of the bounded-confidence model with backfire and two roles (DESIGN section 3).
+"""JAX simulator of the bounded-confidence model with backfire and two roles
+(docs/models/bcm-roles.md).
 
 Everything is a pure function of arrays and a PRNG key, so it jits once per shape and
 vmaps over seeds and parameters. Time runs in `lax.scan`; the E interactions of a step all
