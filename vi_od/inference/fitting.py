@@ -21,7 +21,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.convergence import converged
 from vi_od.inference.posterior import Posterior
-from vi_od.inference.record import FitRecord
+from vi_od.inference.record import FitRecord, json_ready
 from vi_od.models import Model, default_model
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def fit_observations(
         posterior, info={**posterior.info, "converged": converged(posterior.info)}
     )
     record = FitRecord.of(posterior, obs, model, method=method_name, seed=seed, wall_time_s=wall,
-                          settings=_json_ready(dataclasses.asdict(settings)))  # fmt: skip
+                          settings=json_ready(dataclasses.asdict(settings)))  # fmt: skip
     return FitResult(posterior, record)
 
 
@@ -91,17 +91,6 @@ def write_agents(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
-def _json_ready(value):
-    """Tuples become lists, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) -> Path:
     """Write the posterior's raw draws as ArviZ InferenceData (NetCDF), atomically.
 
@@ -118,7 +107,7 @@ def save_idata(posterior: Posterior, path: str | os.PathLike, agent_ids=None) ->
     coords = {"param": list(posterior.param_names)}
     if "roles" in draws:
         n = draws["roles"].shape[-1]
-        coords["agent"] = np.arange(n) if agent_ids is None else _json_ready(list(agent_ids))
+        coords["agent"] = np.arange(n) if agent_ids is None else json_ready(list(agent_ids))
     idata = az.from_dict(
         posterior=draws,
         coords=coords,

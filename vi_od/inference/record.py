@@ -59,7 +59,7 @@ class FitRecord:
             summary=summary,
             draws=thin_draws(posterior.samples),
             info=posterior.info,
-            agent_ids=_plain(list(obs.agent_ids)),
+            agent_ids=json_ready(list(obs.agent_ids)),
             p_leader=posterior.p_leader,
             p_leader_std=posterior.p_leader_std,
             metrics=metrics(posterior, obs, model) if scored else None,
@@ -71,7 +71,7 @@ class FitRecord:
 
     def to_json(self) -> dict:
         """The fit file's content (plain JSON types)."""
-        out = {"model": self.model, "method": self.method, "settings": _plain(self.settings),
+        out = {"model": self.model, "method": self.method, "settings": json_ready(self.settings),
                "seed": self.seed, "wall_time_s": self.wall_time_s,
                "param_names": list(self.param_names), **self.summary}  # fmt: skip
         if self.p_leader is not None:
@@ -80,7 +80,7 @@ class FitRecord:
             out["n_leaders_found"] = int(self.roles.sum())
             if self.p_leader_std is not None:
                 out["p_leader_std"] = [float(s) for s in self.p_leader_std]
-        out |= _plain(self.info)
+        out |= json_ready(self.info)
         if self.metrics is not None:
             out["metrics"] = self.metrics
         out["draws"] = {"params": self.draws.tolist()}
@@ -165,12 +165,12 @@ def _array(values, where: str, ndim: int) -> np.ndarray:
     return a
 
 
-def _plain(value):
+def json_ready(value):
     """Tuples become lists, numpy scalars plain numbers."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
