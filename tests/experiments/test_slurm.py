@@ -49,17 +49,6 @@ SLURM_DOWN = _slurm_down()
 real_slurm = pytest.mark.skipif(SLURM_DOWN is not None, reason=SLURM_DOWN or "")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def shared_compilation_cache(tmp_path_factory):
-    """Jobs share one persistent JAX cache (workers inherit the environment through sbatch)."""
-    old = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    yield
-    if old is None:
-        os.environ.pop("JAX_COMPILATION_CACHE_DIR")
-    else:
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = old
-
 
 def _sweep(*args: str, env: dict | None = None, timeout: float = 300):
     """vi-od sweep in its own process, as a user runs it (the dask scheduler lives in it)."""

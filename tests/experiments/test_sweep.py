@@ -26,17 +26,6 @@ TINY += ["method.simulations=200", "method.min_accepted=20"]
 ENDLESS = ["method=nuts", "method.warmup=10000000", "method.samples=4", "method.num_samples=4"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def shared_compilation_cache(tmp_path_factory):
-    """Workers of every test share one persistent JAX cache, kept out of the user's home."""
-    old = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    yield
-    if old is None:
-        os.environ.pop("JAX_COMPILATION_CACHE_DIR")
-    else:
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = old
-
 
 # ----------------------------------------------------------------------------- expansion
 
