@@ -77,17 +77,3 @@ def results_frame():
         df.loc[mask, [*EST, "rmse_eps", "role_error_rate"]] = np.nan
         df.loc[mask, "perfect_roles"] = None
     return df
-
-
-def record_json(posterior, trace) -> dict:
-    """The fit file of a posterior of the paper's model fitted to a trace (plain JSON)."""
-    import json
-
-    from vi_od.data.trace import to_observations
-    from vi_od.inference.record import FitRecord
-    from vi_od.models import default_model
-
-    record = FitRecord.of(posterior, to_observations(trace), default_model(),
-                          method=posterior.method, settings={}, seed=0,
-                          wall_time_s=0.0)  # fmt: skip
-    return json.loads(json.dumps(record.to_json()))

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import record_json
+from fit_files import record_json
 
 from vi_od.config import compose_config, method_settings
 from vi_od.data.trace import to_observations

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import record_json
+from fit_files import record_json
 from scipy.special import log_expit
 
 from vi_od.config import compose_config, method_settings

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import record_json
+from fit_files import record_json
 from numpyro.infer.util import log_density
 
 from vi_od.config import compose_config, method_settings
