@@ -110,6 +110,7 @@ class Model:
     ppc: object | None = None  # module: draws_from_record, check, to_json, figure (vi-od check)
     published: Callable | None = None  # () -> DataFrame of published runs, our column names
     truth_names: tuple[str, ...] = ()  # the data's true parameters, if not `names` (rho learned)
+    truth_values: Callable | None = None  # (data) -> values of truth_names; default data.eps
     rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
 
     @property
@@ -133,6 +134,12 @@ class Model:
         if values is None or len(values) != len(names):
             return {}
         return {n: float(v) for n, v in zip(names, values)}
+
+    def truth_of(self, data) -> dict[str, float]:
+        """The true parameters of a trace or observations, by name ({} when unknown)."""
+        if data is None or data.eps is None:
+            return {}
+        return self.truth(self.truth_values(data) if self.truth_values else data.eps)
 
     def view(self, kind: str, method: str):
         """The likelihood view a method needs, or a one-line refusal before any work."""

@@ -11,6 +11,7 @@ from vi_od.models.bcm_roles import (
     SWAP_ROLES,
     eps_from_theta,
     forward,
+    learned_rho,
     ppc,
     sbc,
     settings,
@@ -116,4 +117,5 @@ BCM_ROLES = Model(
     sbc=sbc.simulate_from_prior,
     prior_spec=sbc.prior_spec,
     ppc=ppc,
+    rho_learned=lambda: learned_rho.with_learned_rho(BCM_ROLES),
 )
