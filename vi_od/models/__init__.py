@@ -80,6 +80,7 @@ class Simulation:
     experiment_key: Callable  # (settings) -> tuple of numbers (part of the experiment seed)
     skip: Callable | None = None  # (config values) -> whether a grid cell is skipped
     skip_reason: str = ""  # what a skipped cell lacks, for the sweep's summary line
+    identity: Callable | None = None  # (settings) -> the dict that names a job; default all fields
 
 
 @dataclass(frozen=True)

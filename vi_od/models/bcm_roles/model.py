@@ -111,6 +111,7 @@ BCM_ROLES = Model(
         experiment_key=lambda s: (s.N, s.T, round(s.leader_proportion * 1_000_000)),
         skip=simulate.zero_leaders,
         skip_reason="round(N * leader_proportion) < 1",
+        identity=simulate.SimulatorSettings.identity,
     ),
     check_truth=_check_truth,
     statistics=_statistics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number
@@ -26,6 +27,14 @@ class SimulatorSettings:
     @property
     def n_leaders(self) -> int:
         return round(self.N * self.leader_proportion)
+
+    def identity(self) -> dict:
+        """The fields that name a sweep job: the hard rule only when chosen, so that the
+        paper grid's job ids (from before it existed) stay those of its committed runs."""
+        fields = dataclasses.asdict(self)
+        if not self.deterministic:
+            del fields["deterministic"]
+        return fields
 
     @property
     def dynamics_rho(self) -> float:
