@@ -84,10 +84,16 @@ def test_hard_rule_data_give_eps_and_roles_with_rho_learned():
     assert fit.record.metrics["role_error_rate"] == 0.0
 
 
-def test_rho_of_sigmoid_data_is_recovered_within_its_posterior_spread():
-    fit = _fit(_trace(T=1024, rho=32.0))
+def test_rho_of_sigmoid_data_is_recovered_and_the_fit_passes_its_check():
+    """rho within 3 posterior sds; the predictive check replicates at each draw's rho and
+    finds no misfit in data the model made."""
+    trace = _trace(T=1024, rho=32.0)
+    fit = _fit(trace)
     mean, std = fit.posterior.mean[4], fit.posterior.std[4]
     assert abs(mean - 32.0) <= 3 * std + 1.0, (mean, std)
+    obs = to_observations(trace)
+    result = MODEL.ppc.check(obs, MODEL.ppc.draws_from_record(fit.record, obs), seed=0)
+    assert not result.misfit, result.summary_line()
     assert fit.record.param_names[-1] == "rho"
     truth = MODEL.truth_of(to_observations(_trace(N=10, T=10)))
     assert truth["rho"] == 32.0 and len(truth) == 5

@@ -303,6 +303,5 @@ def with_learned_rho(model: Model) -> Model:
         check_truth=_check_truth,
         sbc=_sbc,
         prior_spec=_prior_spec,
-        ppc=None,
         rho_learned=None,
     )
