@@ -419,6 +419,8 @@ def figures(
         paper = figures_for(runs) if len(runs) else {}
         drawers = {name: partial(draw, runs) for name, draw in paper.items()}
         for model, rows in others.items():
+            for name, draw in figures_for(rows).items():
+                drawers[f"{model}_{name}"] = partial(draw, rows)
             if get_model(model).published is not None:
                 drawers[f"published_{model}"] = partial(published.figure, rows, model)
         for name, draw in drawers.items():

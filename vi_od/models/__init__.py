@@ -113,6 +113,7 @@ class Model:
     truth_names: tuple[str, ...] = ()  # the data's true parameters, if not `names` (rho learned)
     truth_values: Callable | None = None  # (data) -> values of truth_names; default data.eps
     rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
+    labels: tuple[str, ...] = ()  # how figures write `names` (TeX), when not by the names
 
     @property
     def n_params(self) -> int:
@@ -128,6 +129,17 @@ class Model:
     def has_agents(self) -> bool:
         """Whether the model has a binary latent per agent (P(latent = 1) is reported)."""
         return self.swap is not None
+
+    def label(self, name: str) -> str:
+        """A parameter's name as figures write it."""
+        return dict(zip(self.names, self.labels)).get(name, name)
+
+    def support(self) -> tuple[list[float], list[float]]:
+        """Per continuous parameter, the range its prior covers (figure axes)."""
+        import jax.numpy as jnp
+
+        ends = [self.from_theta(jnp.full(self.n_params, t, jnp.float32)) for t in (-30.0, 30.0)]
+        return [float(x) for x in ends[0]], [float(x) for x in ends[1]]
 
     def truth(self, values) -> dict[str, float]:
         """The data's true parameters by name ({} when unknown or of another model)."""

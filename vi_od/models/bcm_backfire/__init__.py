@@ -405,6 +405,7 @@ def make_model(learn_rho: bool = False) -> Model:
         sbc=_sbc,
         prior_spec=_prior_spec,
         published=published_runs,
+        labels=(r"$\varepsilon^+$", r"$\varepsilon^-$", *([r"$\rho$"] if learn_rho else []), "b"),
         ppc=PooledCheck(data=replayed, outcomes=_predicted, n_params=P + 1),
         rho_learned=None if learn_rho else partial(make_model, True),
     )

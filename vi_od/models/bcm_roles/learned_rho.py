@@ -290,6 +290,7 @@ def with_learned_rho(model: Model) -> Model:
     return dataclasses.replace(
         model,
         param_names=NAMES,
+        labels=(*model.labels, r"$\rho$"),
         swap=(*model.swap, 4),  # the labels' swap leaves rho where it is
         from_theta=from_theta,
         scored=EPS_NAMES,

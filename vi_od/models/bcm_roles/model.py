@@ -7,6 +7,7 @@ from functools import partial
 from vi_od.data.observations import Observations
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles import (
+    EPS_LABELS,
     EPS_NAMES,
     SWAP_ROLES,
     eps_from_theta,
@@ -83,6 +84,7 @@ def _statistics(settings: dict, trace, prior: bool) -> dict:
 BCM_ROLES = Model(
     name="bcm-roles",
     param_names=EPS_NAMES,
+    labels=EPS_LABELS,
     swap=tuple(SWAP_ROLES),
     from_theta=eps_from_theta,
     relaxed=Relaxed(

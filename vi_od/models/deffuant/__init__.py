@@ -254,6 +254,7 @@ def make_model(learn_rho: bool = False) -> Model:
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,
+        labels=(r"$\varepsilon$", r"$\rho$"),
         ppc=PooledCheck(data=_arrays, outcomes=_outcomes, n_params=P, negative=False),
         rho_learned=None if learn_rho else partial(make_model, True),
     )
