@@ -38,12 +38,10 @@ from vi_od.models.bcm_roles.ppc import (
     PLUS_EDGES,
     SIGNS,
     WINDOWS,
-    Check,
     Statistic,
     figure,
-    holm,
-    p_value,
     to_json,
+    verdict,
 )
 
 GROUP = "all"  # the one group the statistics are named by (the BCM's are its roles, F and L)
@@ -83,17 +81,7 @@ class PooledCheck:
         signs = SIGNS if self.negative else SIGNS[:1]
         stats = [s for family in FAMILIES for sign in signs
                  for s in _family(sign, family, observed, replicated)]  # fmt: skip
-        p = np.array([
-            p_value(s.observed, s.replicated, 0.5 / s.n if s.family != "spread" else 0.0)
-            if s.tested else np.nan
-            for s in stats
-        ])  # fmt: skip
-        adjusted = np.full(p.shape, np.nan)
-        tested = ~np.isnan(p)
-        adjusted[tested] = holm(p[tested])
-        misfit = bool(np.any(adjusted[tested] < alpha))
-        wall = time.perf_counter() - start
-        return Check(misfit, alpha, int(draws.shape[0]), stats, p, adjusted, wall)
+        return verdict(stats, alpha, int(draws.shape[0]), start)
 
     to_json = staticmethod(to_json)
     figure = staticmethod(figure)

@@ -366,6 +366,11 @@ def check(obs: Observations, draws: Draws, seed: int = 0, alpha: float = ALPHA) 
         _replicate(keys, jnp.asarray(draws.eps), jnp.asarray(draws.p_leader), data)
     )
     stats = statistics(jax.device_get(_observed(data)), replicated)
+    return verdict(stats, alpha, int(draws.eps.shape[0]), start)
+
+
+def verdict(stats: list[Statistic], alpha: float, draws: int, start: float) -> Check:
+    """Each tested statistic's p-value, Holm's adjustment over them, and the misfit call."""
     p = np.array([
         p_value(s.observed, s.replicated, 0.5 / s.n if s.family != "spread" else 0.0)
         if s.tested else np.nan
@@ -375,8 +380,7 @@ def check(obs: Observations, draws: Draws, seed: int = 0, alpha: float = ALPHA) 
     tested = ~np.isnan(p)
     adjusted[tested] = holm(p[tested])
     misfit = bool(np.any(adjusted[tested] < alpha))
-    wall = time.perf_counter() - start
-    return Check(misfit, alpha, int(draws.eps.shape[0]), stats, p, adjusted, wall)
+    return Check(misfit, alpha, draws, stats, p, adjusted, time.perf_counter() - start)
 
 
 def to_json(result: Check, **context) -> dict:
