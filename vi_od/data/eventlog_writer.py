@@ -116,3 +116,35 @@ def _table(chunk, schema: pa.Schema) -> pa.Table:
         chunk.s_minus,
     ]
     return pa.Table.from_arrays([pa.array(c) for c in columns], schema=schema)
+
+
+def trace_metadata(trace, model: str) -> dict:
+    """The JSON stored under META_KEY for a log written from a model's trace: its name, its
+    truth in the order of its names, the dynamics, seed and simulator settings."""
+    meta = {k: trace.meta[k] for k in ("seed", "simulator", "vi_od_version") if k in trace.meta}
+    return {
+        "model": model,
+        "eps": None if trace.eps is None else [float(e) for e in trace.eps],
+        "rho": float(trace.rho),
+        "mu_plus": [float(m) for m in trace.mu_plus],
+        "mu_minus": [float(m) for m in trace.mu_minus],
+        **meta,
+    }
+
+
+def write_trace_log(path: str | os.PathLike, trace, model: str, extra: dict) -> dict:
+    """A simulated trace as an event log: the common columns, then the model's own `extra`
+    columns {name: (M,) array} (vi_od.data.columns); one row per interaction, in step order."""
+    steps, E = trace.u.shape
+    rows = np.repeat(np.arange(steps), E)
+    u, v = trace.u.ravel(), trace.v.ravel()
+    common = [rows, u, v, trace.X[rows, u], trace.X[rows, v], trace.s_plus.ravel(),
+              trace.s_minus.ravel()]  # fmt: skip
+    arrays = [pa.array(c.astype(f.type.to_pandas_dtype())) for c, f in zip(common, SCHEMA)]
+    arrays += [pa.array(np.asarray(a)) for a in extra.values()]
+    fields = list(SCHEMA) + [pa.field(name, a.type) for name, a in zip(extra, arrays[7:])]
+    meta = {META_KEY: json.dumps(trace_metadata(trace, model)).encode()}
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    return {"interactions": int(rows.size), "positive": int(trace.s_plus.sum()),
+            "negative": int(trace.s_minus.sum())}  # fmt: skip
