@@ -17,7 +17,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations
 from vi_od.models import get_model
-from vi_od.models.bcm_feed import (
+from vi_od.models.bcm_feed.model import (
     Settings,
     _exact_log_likelihoods,
     _log_likelihoods,

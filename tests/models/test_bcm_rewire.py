@@ -19,7 +19,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations
 from vi_od.models import get_model
-from vi_od.models.bcm_rewire import (
+from vi_od.models.bcm_rewire.model import (
     Settings,
     _exact_log_likelihood,
     _log_likelihood,

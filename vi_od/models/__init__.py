@@ -151,8 +151,8 @@ BUILTIN = {
     "bcm-roles": "vi_od.models.bcm_roles.model:BCM_ROLES",
     "deffuant": "vi_od.models.deffuant:DEFFUANT",
     "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
-    "bcm-feed": "vi_od.models.bcm_feed:BCM_FEED",
-    "bcm-rewire": "vi_od.models.bcm_rewire:BCM_REWIRE",
+    "bcm-feed": "vi_od.models.bcm_feed.model:BCM_FEED",
+    "bcm-rewire": "vi_od.models.bcm_rewire.model:BCM_REWIRE",
 }
 DEFAULT = "bcm-roles"
 # Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
