@@ -199,7 +199,7 @@ def simulate_model_log(model, settings, seed: int, out: Path, snapshots, activit
     with console.status(f"simulating {model.name} N={settings.N}, T={settings.T} ..."):
         trace = model.simulation.simulate(settings, seed)
     extra = model.columns.to_log(trace)
-    counts = eventlog_writer.write_trace_log(out, trace, model.name, extra)
+    counts = eventlog_writer.write_trace_log(out, trace, model.name, extra, model.names)
     summary = trace_io.summary(trace, model.names) | counts
     print_summary(summary, f"event log written to {out} (seed {seed})")
 

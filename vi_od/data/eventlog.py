@@ -456,7 +456,8 @@ def _truth(path: Path, schema: pa.Schema, agent_ids: np.ndarray) -> tuple[np.nda
         raise ViOdError(f"{where} is not JSON") from None
     if not isinstance(meta, dict):
         raise ViOdError(f"{where} must be a JSON object")
-    fields: dict = {"meta": {k: meta[k] for k in ("seed", "simulator", "model") if k in meta}}
+    kept = ("seed", "simulator", "model", "names")
+    fields: dict = {"meta": {k: meta[k] for k in kept if k in meta}}
     if meta.get("eps") is not None:
         other = meta.get("model", "bcm-roles") != "bcm-roles"
         fields["eps"] = _model_eps(meta["eps"], where) if other else _truth_eps(meta["eps"], where)
@@ -711,5 +712,6 @@ def summary(obs: Observations) -> dict:
     if obs.roles is not None:
         out["leaders (truth)"] = int(obs.roles.sum())
     if obs.eps is not None:
-        out |= {f"{name} (truth)": float(e) for name, e in zip(EPS_NAMES, obs.eps)}
+        names = obs.meta.get("names") or EPS_NAMES  # another model's log names its parameters
+        out |= {f"{name} (truth)": float(e) for name, e in zip(names, obs.eps)}
     return out
