@@ -168,3 +168,14 @@ def test_simulate_writes_an_event_log_that_fits_like_its_trace(tmp_path):
     strip = lambda text: {k: v for k, v in __import__("json").loads(text).items()
                           if k != "wall_time_s"}  # fmt: skip
     assert strip(fits[0]) == strip(fits[1])
+
+
+def test_rho_learned_keeps_the_candidates_near_the_best_and_draws_their_k():
+    """The pruned candidates hold the true k; k drawn back is theirs, not a position."""
+    t = _trace(seed=4, N=200, T=512, feed_size=10, k=7, deterministic=True)
+    learned = get_model("bcm-feed+rho")
+    data = learned.collapsed.table(to_observations(t))
+    assert 7 in np.asarray(data.ks).tolist() and data.abs_diff.shape[0] < 10
+    params = jnp.asarray([[0.25, 0.75, 200.0]] * 50)
+    drawn = learned.collapsed.complete(jax.random.PRNGKey(0), params, data)
+    assert set(np.asarray(drawn[:, 3]).tolist()) <= set(np.asarray(data.ks).tolist())
