@@ -116,6 +116,9 @@ def simulate(
 
         model = model_of(cfg)
 
+        if out.suffix == ".parquet" and model.columns is not None:
+            simulate_model_log(model, settings, seed, out, snapshots, activity, plot)
+            return
         if out.suffix == ".parquet":
             if model.name != "bcm-roles":
                 raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
@@ -184,6 +187,23 @@ def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bo
         console.print(f"opinions every {every} steps (time, X) written to {path}")
 
 
+def simulate_model_log(model, settings, seed: int, out: Path, snapshots, activity, plot) -> None:
+    """`vi-od simulate model=M ... --out x.parquet` for a model with columns of its own (a
+    feed, an event's kind): its trace, written as an event log with those columns."""
+    from vi_od.data import eventlog_writer
+    from vi_od.data import trace as trace_io
+
+    if snapshots is not None or activity != "uniform" or plot is not None:
+        raise ViOdError(f"model {model.name}: --snapshots, --activity and --plot go with .npz "
+                        "traces or the default model's event logs")  # fmt: skip
+    with console.status(f"simulating {model.name} N={settings.N}, T={settings.T} ..."):
+        trace = model.simulation.simulate(settings, seed)
+    extra = model.columns.to_log(trace)
+    counts = eventlog_writer.write_trace_log(out, trace, model.name, extra, model.names)
+    summary = trace_io.summary(trace, model.names) | counts
+    print_summary(summary, f"event log written to {out} (seed {seed})")
+
+
 def model_config(name: str):
     """The default config of a built-in model (an outside model's data take the default's)."""
     from vi_od.config import compose_config
@@ -218,10 +238,12 @@ def load_data(path: Path, opinions: Path | None, cfg=None, timezone=None, clip=N
     """
     from vi_od.config import compose_config, simulator_settings
     from vi_od.data import load_observations
+    from vi_od.models import columns_of
 
-    sim = simulator_settings(cfg if cfg is not None else compose_config([]))
+    cfg = cfg if cfg is not None else compose_config([])
+    sim = simulator_settings(cfg)
     mu = {"mu_plus": sim.mu_plus, "mu_minus": sim.mu_minus}
-    where = {"timezone": timezone, "clip_opinions": clip}
+    where = {"timezone": timezone, "clip_opinions": clip, "columns": columns_of(cfg.model.name)}
     obs = load_observations(path, opinions, rho=sim.rho, **mu, **where)
     for note in obs.meta.get("notes", []):
         print(f"warning: {note}", file=sys.stderr)

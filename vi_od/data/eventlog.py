@@ -17,6 +17,13 @@ step thus gives back a trace's own |x_u - x_v|. "Strictly before" would read X[t
 A Parquet log may carry its truth as JSON in the schema metadata under b"vi_od": eps
 [F+, L+, F-, L-], roles (0/1 aligned with the sorted agent ids), rho, mu_plus and mu_minus
 ([F, L]), seed, simulator; what it lacks of rho and mu comes from the caller (the config).
+A log of another model says so ("model": its name) and its eps are that model's parameters
+in the order of its names (the model checks them).
+
+A model with columns of its own (`vi_od.data.columns.Columns`: a feed of senders, an event's
+kind) is read with them when the caller passes its `columns`: each is converted like the
+common column of its kind (ids, opinions, 0/1 flags) and handed to the model, which checks
+them and turns them into `Observations.extra`.
 
 Bad input raises ViOdError naming the file, the column and the first bad row. Rows are
 counted from 1 = the first data row, in the file's own order (a CSV's header is not a row).
@@ -34,6 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from vi_od.data.columns import Columns
 from vi_od.data.observations import Observations, from_columns
 from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles import EPS_NAMES
@@ -448,9 +456,11 @@ def _truth(path: Path, schema: pa.Schema, agent_ids: np.ndarray) -> tuple[np.nda
         raise ViOdError(f"{where} is not JSON") from None
     if not isinstance(meta, dict):
         raise ViOdError(f"{where} must be a JSON object")
-    fields: dict = {"meta": {k: meta[k] for k in ("seed", "simulator") if k in meta}}
+    kept = ("seed", "simulator", "model", "names")
+    fields: dict = {"meta": {k: meta[k] for k in kept if k in meta}}
     if meta.get("eps") is not None:
-        fields["eps"] = _truth_eps(meta["eps"], where)
+        other = meta.get("model", "bcm-roles") != "bcm-roles"
+        fields["eps"] = _model_eps(meta["eps"], where) if other else _truth_eps(meta["eps"], where)
     if meta.get("roles") is not None:
         roles = meta["roles"]
         ok = isinstance(roles, list) and all(
@@ -486,6 +496,13 @@ def _truth_eps(eps, where: str) -> np.ndarray:
     return np.asarray(eps, np.float32)
 
 
+def _model_eps(eps, where: str) -> np.ndarray:
+    """Another model's true parameters: a list of finite numbers (the model checks the rest)."""
+    if not (isinstance(eps, list) and eps and all(_number(e) for e in eps)):
+        raise ViOdError(f"{where}: 'eps' must be a list of numbers, got {eps}")
+    return np.asarray(eps, np.float32)
+
+
 def _agents_of_truth(agent_ids: np.ndarray, n: int, where: str) -> np.ndarray:
     """The log's agents, or 0 .. n-1 when the truth names n agents and the log a subset."""
     if n == agent_ids.size:
@@ -501,10 +518,12 @@ def _number(x) -> bool:
 
 
 def _read_columns(
-    path: Path, opinions_path: Path | None, timezone: str | None = None, clip=None
-) -> tuple[dict, pa.Schema, list[str]]:
-    """The log's checked columns (opinions joined from the table in the as-of form), and
-    notes on what was fixed on the way (ids stripped, opinions clipped)."""
+    path: Path, opinions_path: Path | None, timezone: str | None = None, clip=None,
+    columns: Columns | None = None,
+) -> tuple[dict, pa.Schema, list[str]]:  # fmt: skip
+    """The log's checked columns (opinions joined from the table in the as-of form; a
+    model's own columns under "extra"), and notes on what was fixed on the way (ids
+    stripped, opinions clipped)."""
     check_timezone(timezone)
     notes: list[str] = []
     read_times = lambda col: times(col, timezone)
@@ -523,6 +542,11 @@ def _read_columns(
     hint = "; without the opinion columns, give an opinions table: --opinions"
     _require_columns(path, table, needed, what, hint)
     log = _convert(path, table, {name: custom.get(name, CONVERTERS[name]) for name in needed})
+    if columns is not None:
+        kinds = columns.log_columns(list(table.column_names), str(path))
+        by_kind = {"id": read_ids, "opinion": read_opinions, "flag": flags}
+        log["extra"] = _convert(path, table, {c: by_kind[k] for c, k in kinds.items()})
+        log["extra_kinds"] = kinds
     notes[:] = [f"{path}: {note}" for note in notes]
     book_notes = len(notes)
     if as_of:
@@ -565,18 +589,23 @@ def read(
     mu_minus=(0.02, 0.02),
     timezone: str | None = None,
     clip_opinions: float | None = None,
+    columns: Columns | None = None,
 ) -> Observations:
     """Read an event log (and its opinions table, in the as-of form) into Observations.
 
     rho, mu_plus and mu_minus are used where the log's metadata does not give them;
     `timezone` is the zone of naive timestamps (else they must not meet zoned ones);
-    `clip_opinions` the float noise outside [0, 1] to clip (meta["notes"] counts it).
+    `clip_opinions` the float noise outside [0, 1] to clip (meta["notes"] counts it);
+    `columns` the model's own columns to read beside the common ones.
     """
     path = Path(path)
     opinions_path = None if opinions_path is None else Path(opinions_path)
-    log, schema, notes = _read_columns(path, opinions_path, timezone, clip_opinions)
-    sender, receiver = _same_ids(log["sender"], log["receiver"])
-    both = np.concatenate([sender, receiver])
+    log, schema, notes = _read_columns(path, opinions_path, timezone, clip_opinions, columns)
+    extra, kinds = log.get("extra", {}), log.get("extra_kinds", {})
+    id_columns = [c for c in extra if kinds[c] == "id"]
+    sender, receiver, *more = _same_ids(log["sender"], log["receiver"],
+                                        *(extra[c] for c in id_columns))  # fmt: skip
+    both = np.concatenate([sender, receiver, *more])
     agent_ids, codes = sorted_codes(both)
     agent_ids, truth = _truth(path, schema, np.asarray(agent_ids))
     if agent_ids.size != codes.max() + 1:  # the truth's agents 0..n-1 include unseen ones
@@ -588,10 +617,15 @@ def read(
     meta = {"source": str(path), "opinions": None if opinions_path is None else str(opinions_path)}
     meta |= {"time": span, "rho_from": "data" if "rho" in truth else "config", "notes": notes}
     meta |= truth.pop("meta", {})
+    M = time.values.size
+    for i, c in enumerate(id_columns):  # agent indices, as sender and receiver become
+        extra[c] = codes[(2 + i) * M : (3 + i) * M]
+    if columns is not None:
+        truth["extra"] = columns.from_log(extra, str(path))
     return from_columns(
         rank,
-        codes[: time.values.size],
-        codes[time.values.size :],
+        codes[:M],
+        codes[M : 2 * M],
         log["sender_opinion"],
         log["receiver_opinion"],
         log["positive"],
@@ -678,5 +712,6 @@ def summary(obs: Observations) -> dict:
     if obs.roles is not None:
         out["leaders (truth)"] = int(obs.roles.sum())
     if obs.eps is not None:
-        out |= {f"{name} (truth)": float(e) for name, e in zip(EPS_NAMES, obs.eps)}
+        names = obs.meta.get("names") or EPS_NAMES  # another model's log names its parameters
+        out |= {f"{name} (truth)": float(e) for name, e in zip(names, obs.eps)}
     return out

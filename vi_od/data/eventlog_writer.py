@@ -14,6 +14,10 @@ L-], "roles": [0/1 per agent 0..N-1], "rho", "mu_plus": [F, L], "mu_minus": [F, 
 "seed", "simulator": {settings}} (plus "activity" and "vi_od_version"). Snapshots of the
 opinions, when asked for, go to a side file `<name>.snapshots.npz` (`time` (S,) int64,
 `X` (S, N) float32). Files appear complete or not at all (temp file + rename).
+
+A model with columns of its own (vi_od.data.columns) is written from its trace instead
+(`write_trace_log`): the same columns, then the model's, and the metadata names the model
+and its parameters ("model", "names") with its truth under "eps" in that order.
 """
 
 from __future__ import annotations
@@ -116,3 +120,36 @@ def _table(chunk, schema: pa.Schema) -> pa.Table:
         chunk.s_minus,
     ]
     return pa.Table.from_arrays([pa.array(c) for c in columns], schema=schema)
+
+
+def trace_metadata(trace, model: str, names=()) -> dict:
+    """The JSON stored under META_KEY for a log written from a model's trace: its name, its
+    truth in the order of its parameter `names`, the dynamics, seed and simulator settings."""
+    meta = {k: trace.meta[k] for k in ("seed", "simulator", "vi_od_version") if k in trace.meta}
+    return {
+        "model": model,
+        "names": list(names),
+        "eps": None if trace.eps is None else [float(e) for e in trace.eps],
+        "rho": float(trace.rho),
+        "mu_plus": [float(m) for m in trace.mu_plus],
+        "mu_minus": [float(m) for m in trace.mu_minus],
+        **meta,
+    }
+
+
+def write_trace_log(path: str | os.PathLike, trace, model: str, extra: dict, names=()) -> dict:
+    """A simulated trace as an event log: the common columns, then the model's own `extra`
+    columns {name: (M,) array} (vi_od.data.columns); one row per interaction, in step order."""
+    steps, E = trace.u.shape
+    rows = np.repeat(np.arange(steps), E)
+    u, v = trace.u.ravel(), trace.v.ravel()
+    common = [rows, u, v, trace.X[rows, u], trace.X[rows, v], trace.s_plus.ravel(),
+              trace.s_minus.ravel()]  # fmt: skip
+    arrays = [pa.array(c.astype(f.type.to_pandas_dtype())) for c, f in zip(common, SCHEMA)]
+    arrays += [pa.array(np.asarray(a)) for a in extra.values()]
+    fields = list(SCHEMA) + [pa.field(name, a.type) for name, a in zip(extra, arrays[7:])]
+    meta = {META_KEY: json.dumps(trace_metadata(trace, model, names)).encode()}
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    return {"interactions": int(rows.size), "positive": int(trace.s_plus.sum()),
+            "negative": int(trace.s_minus.sum())}  # fmt: skip

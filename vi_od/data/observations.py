@@ -40,6 +40,7 @@ class Observations:
     eps: np.ndarray | None = None  # (4,) truth [F+, L+, F-, L-]
     trace: Trace | None = None  # the dense (T, N) source, when the data came as one
     meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # a model's own columns (M, ...): data.columns
 
     @property
     def N(self) -> int:
@@ -70,14 +71,17 @@ class Observations:
 
 def from_columns(
     time, sender, receiver, sender_opinion, receiver_opinion, s_plus, s_minus, agent_ids,
-    **extra,
+    **fields,
 ) -> Observations:  # fmt: skip
-    """Observations from validated columns, stably sorted by time, with the canonical dtypes."""
+    """Observations from validated columns, stably sorted by time, with the canonical dtypes
+    (a model's `extra` columns, in the same file order, sorted with them)."""
     time = np.asarray(time)
     order = np.argsort(time, kind="stable")
     if np.all(order == np.arange(order.size)):
         order = slice(None)
     take = lambda a, dtype: np.ascontiguousarray(np.asarray(a)[order], dtype)
+    if fields.get("extra"):
+        fields["extra"] = {k: take(a, np.asarray(a).dtype) for k, a in fields["extra"].items()}
     return Observations(
         time=take(time, np.int64),
         sender=take(sender, np.int32),
@@ -87,5 +91,5 @@ def from_columns(
         s_plus=take(s_plus, np.int8),
         s_minus=take(s_minus, np.int8),
         agent_ids=np.asarray(agent_ids),
-        **extra,
+        **fields,
     )

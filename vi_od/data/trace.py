@@ -3,6 +3,8 @@
 Format (README, docs/data.md): X float (T, N); u, v int32 (T-1, E); s_plus, s_minus int8
 (T-1, E); mu_plus, mu_minus float (2,) as [F, L]; rho; optional truth roles int8 (N,) and
 eps float (4,) as [F+, L+, F-, L-]; meta a JSON string. A user's own data arrives the same way.
+A model with columns of its own (vi_od.data.columns: a feed, an event's kind) adds arrays
+`extra_<name>` of shape (T-1, E, ...), one entry per interaction like u and v.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 
 REQUIRED = ("X", "u", "v", "s_plus", "s_minus", "mu_plus", "mu_minus", "rho")
+EXTRA = "extra_"  # the prefix of a model's own per-interaction arrays in the .npz
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +40,7 @@ class Trace:
     roles: np.ndarray | None = None
     eps: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # name -> (T-1, E, ...) a model's own columns
 
     @property
     def T(self) -> int:
@@ -81,6 +85,7 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
         arrays["roles"] = trace.roles.astype(np.int8)
     if trace.eps is not None:
         arrays["eps"] = np.asarray(trace.eps, np.float32)
+    arrays |= {EXTRA + name: np.asarray(a) for name, a in trace.extra.items()}
     return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
@@ -145,6 +150,8 @@ def from_arrays(data: dict) -> Trace:
         roles=np.asarray(data["roles"]) if "roles" in data else None,
         eps=np.asarray(data["eps"]) if "eps" in data else None,
         meta=meta,
+        extra={k.removeprefix(EXTRA): np.asarray(a) for k, a in data.items()
+               if k.startswith(EXTRA)},  # fmt: skip
     )
     validate(trace)
     return Trace(
@@ -159,6 +166,7 @@ def from_arrays(data: dict) -> Trace:
         roles=None if trace.roles is None else trace.roles.astype(np.int8),
         eps=None if trace.eps is None else trace.eps.astype(np.float32),
         meta=meta,
+        extra=trace.extra,
     )
 
 
@@ -222,6 +230,12 @@ def validate(t: Trace) -> None:
         ok = e.ndim == 1 and e.size >= 1 and _is_real(e)
         _check(ok, f"'eps' must be a list of numbers, got {e}")
         _check(bool(np.isfinite(e).all()), f"'eps' must be finite, got {e}")
+    for name, a in t.extra.items():  # a model's own columns: what they hold, the model checks
+        key = f"'{EXTRA}{name}'"
+        shape = f"expected {t.u.shape} (one entry per interaction, + any trailing axes)"
+        _check(a.shape[:2] == t.u.shape, f"{key} has shape {a.shape}, {shape}")
+        _check(_is_real(a) or a.dtype == np.bool_, f"{key} must be numbers, got {a.dtype}")
+        _check(bool(np.isfinite(a).all()), f"{key} must be finite")
 
 
 def dense_bytes(T: int, N: int) -> int:
@@ -266,4 +280,5 @@ def to_observations(t: Trace) -> Observations:
         eps=t.eps,
         trace=t,
         meta=t.meta,
+        extra={name: a.reshape(steps * E, *a.shape[2:]) for name, a in t.extra.items()},
     )

@@ -18,6 +18,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vi_od.data.columns import Columns
 from vi_od.errors import ViOdError
 
 
@@ -104,6 +105,7 @@ class Model:
     discrete_names: tuple[str, ...] = ()
     scored: tuple[str, ...] = ()  # parameters of the headline error (rmse_eps); () = all continuous
     simulation: Simulation | None = None
+    columns: Columns | None = None  # columns beyond the common ones (a feed): data.columns
     check_truth: Callable | None = None  # (params truth (P + D,), where) -> None or ViOdError
     statistics: Callable | None = None  # (trace) -> dict of numbers for the results row
     sbc: Callable | None = None  # (simulator dict, prior spec, seed) -> Trace of a prior draw
@@ -169,6 +171,8 @@ BUILTIN = {
     "bcm-roles": "vi_od.models.bcm_roles.model:BCM_ROLES",
     "deffuant": "vi_od.models.deffuant:DEFFUANT",
     "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
+    "bcm-feed": "vi_od.models.bcm_feed.model:BCM_FEED",
+    "bcm-rewire": "vi_od.models.bcm_rewire.model:BCM_REWIRE",
 }
 DEFAULT = "bcm-roles"
 # Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
@@ -177,7 +181,19 @@ SETTINGS = {
     "bcm-roles": "vi_od.models.bcm_roles.settings:settings_from_config",
     "deffuant": "vi_od.models.deffuant.settings:settings_from_config",
     "bcm-backfire": "vi_od.models.bcm_backfire.settings:settings_from_config",
+    "bcm-feed": "vi_od.models.bcm_feed.settings:settings_from_config",
+    "bcm-rewire": "vi_od.models.bcm_rewire.settings:settings_from_config",
 }
+
+
+def columns_of(name: str) -> Columns | None:
+    """The model's own observation columns (None: the common ones only), without importing
+    JAX for a built-in model: its settings module's COLUMNS."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS:
+        module = importlib.import_module(SETTINGS[base].partition(":")[0])
+        return getattr(module, "COLUMNS", None)
+    return get_model(name).columns
 
 
 def settings_reader(name: str) -> Callable:

@@ -1,0 +1,157 @@
+"""BCM-I's simulator settings, design and feed columns, without JAX (read before JAX starts)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vi_od.data.columns import Columns
+from vi_od.errors import ViOdError, as_number, require
+
+EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
+EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
+FEED = "feed"  # Observations.extra: the later senders (M, F-1), agent indices
+FEED_OPINION = "feed_opinion"  # and their opinions (M, F-1), from an event log
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/model/bcm-feed.yaml. Unset values are drawn per experiment from the seed, as the
+    journal's design draws them: eps from its grids, k uniform in 1..feed_size."""
+
+    N: int
+    T: int
+    edges_per_step: int = 10
+    feed_size: int = 5
+    k: int | None = None
+    eps: tuple[float, float] | None = None
+    mu_plus: float = 0.02
+    mu_minus: float = 0.02
+    rho: float = 32.0
+    deterministic: bool = False
+
+    def validate(self) -> Settings:
+        require(self.N >= 2, "N", self.N, "an integer >= 2")
+        require(self.T >= 2, "T", self.T, "an integer >= 2")
+        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        require(self.feed_size >= 1, "simulator.feed_size", self.feed_size, "an integer >= 1")
+        ok = self.k is None or 1 <= self.k <= self.feed_size
+        require(ok, "simulator.k", self.k, f"null or an integer in 1..{self.feed_size}")
+        for key in ("mu_plus", "mu_minus"):
+            mu = getattr(self, key)
+            require(0 <= mu <= 0.5, f"simulator.{key}", mu, "in [0, 0.5]")
+        if self.eps is not None:
+            check_eps(self.eps, "simulator.eps")
+        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
+        require(isinstance(self.deterministic, bool), "simulator.deterministic",
+                self.deterministic, "true or false")  # fmt: skip
+        return self
+
+
+def check_eps(eps, where: str) -> None:
+    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
+    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5] and eps- in [0.5, 1]")
+
+
+def settings_from_config(values: dict) -> Settings:
+    """The validated settings of a composed config (plain dict)."""
+    sim = dict(values["simulator"])
+    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
+        kind, f"simulator.{key}", sim[key])  # fmt: skip
+    eps = sim.get("eps")
+    if eps is not None and not isinstance(eps, list):
+        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
+    fields = {
+        "N": as_number(int, "N", values["N"]),
+        "T": as_number(int, "T", values["T"]),
+        "edges_per_step": number("edges_per_step", int),
+        "feed_size": number("feed_size", int),
+        "k": number("k", int),
+        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
+        "mu_plus": number("mu_plus"),
+        "mu_minus": number("mu_minus"),
+        "rho": number("rho"),
+        "deterministic": sim.get("deterministic"),
+    }
+    unknown = set(sim) - set(fields)
+    if unknown:
+        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
+    defaults = {k: v for k, v in fields.items() if v is not None or k in ("k", "eps")}
+    return Settings(**defaults).validate()
+
+
+# --- the feed as columns: an event log's sender_2 .. sender_F, a trace's extra_feed -----------
+
+LATER = re.compile(r"sender(_opinion)?_([0-9]+)")
+
+
+def log_columns(names: list[str], where: str) -> dict[str, str]:
+    """The feed's later senders and their opinions: sender_j, sender_opinion_j, j = 2..F."""
+    found = {}
+    for name in names:
+        match = LATER.fullmatch(name)
+        if match:
+            found.setdefault(int(match.group(2)), set()).add(name)
+    if not found:
+        raise ViOdError(
+            f"{where}: model bcm-feed reads a feed per interaction: columns sender_2, "
+            "sender_opinion_2, ..., sender_F, sender_opinion_F (the feed after `sender`, in order)"
+        )
+    F = max(found)
+    for j in range(2, F + 1):
+        for name in (f"sender_{j}", f"sender_opinion_{j}"):
+            if name not in found.get(j, ()):
+                raise ViOdError(f"{where}: missing column '{name}' (a feed of {F} senders "
+                                f"needs sender_j and sender_opinion_j for j = 2..{F})")  # fmt: skip
+    kinds = {}
+    for j in range(2, F + 1):
+        kinds |= {f"sender_{j}": "id", f"sender_opinion_{j}": "opinion"}
+    return kinds
+
+
+def from_log(columns: dict, where: str) -> dict:
+    """(M, F-1) later senders and their opinions, in file order."""
+    F = len(columns) // 2 + 1
+    later = range(2, F + 1)
+    return {
+        FEED: np.stack([columns[f"sender_{j}"] for j in later], axis=1).astype(np.int32),
+        FEED_OPINION: np.stack([columns[f"sender_opinion_{j}"] for j in later],
+                               axis=1).astype(np.float32),  # fmt: skip
+    }
+
+
+def check(obs, where: str) -> None:
+    """A feed per interaction: later senders (M, F-1) indexing the agents, and their opinions
+    (an event log's columns, or a trace's X at each step)."""
+    feed = obs.extra.get(FEED)
+    if feed is None:
+        raise ViOdError(
+            f"{where}: model bcm-feed needs each interaction's feed: a trace's 'extra_feed' "
+            "(T-1, E, F-1: the senders after u) or an event log's sender_2 .. sender_F columns"
+        )
+    if feed.ndim != 2 or feed.shape[0] != obs.M or not np.issubdtype(feed.dtype, np.integer):
+        raise ViOdError(f"{where}: the feed must be (interactions, F-1) agent indices, got "
+                        f"{feed.dtype} {feed.shape}")  # fmt: skip
+    if feed.size and (feed.min() < 0 or feed.max() >= obs.N):
+        raise ViOdError(f"{where}: feed senders must lie in [0, {obs.N}), found range "
+                        f"[{feed.min()}, {feed.max()}]")  # fmt: skip
+    if FEED_OPINION not in obs.extra and obs.trace is None:
+        raise ViOdError(f"{where}: the feed's opinions are missing (sender_opinion_j columns)")
+
+
+def to_log(trace) -> dict:
+    """A trace's feed as event-log columns sender_j, sender_opinion_j (j = 2..F)."""
+    feed = trace.extra[FEED]
+    steps, E, later = feed.shape
+    rows = np.repeat(np.arange(steps), E)
+    out = {}
+    for j in range(later):
+        senders = feed[:, :, j].ravel()
+        out[f"sender_{j + 2}"] = senders.astype(np.int64)
+        out[f"sender_opinion_{j + 2}"] = trace.X[rows, senders].astype(np.float32)
+    return out
+
+
+COLUMNS = Columns(log_columns=log_columns, from_log=from_log, check=check, to_log=to_log)
