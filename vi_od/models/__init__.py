@@ -83,6 +83,20 @@ class Simulation:
 
 
 @dataclass(frozen=True)
+class Pointwise:
+    """Each agent's log-likelihood per posterior draw: the terms of model comparison (vi-od
+    compare, docs/compare.md). Term v scores the outcomes (s+, s-) of every interaction agent v
+    received, with v's own latent summed out inside it. `table(obs)` builds what the terms
+    read, or refuses in one line data the model cannot score; `agents(params (S, P + D), pi
+    (S,) or None, data)` gives (S, N); `opinion_gap(data)`, for a model that replays the
+    opinions instead of reading the data's X, is how far the nearest replay is from X."""
+
+    table: Callable  # (obs) -> the data the terms read
+    agents: Callable  # (params, pi, data) -> (S, N) log-likelihood per draw and agent
+    opinion_gap: Callable | None = None  # (data) -> max |X - replay|; None: reads X
+
+
+@dataclass(frozen=True)
 class Model:
     """A model as every layer sees it.
 
@@ -111,6 +125,7 @@ class Model:
     published: Callable | None = None  # () -> DataFrame of published runs, our column names
     truth_names: tuple[str, ...] = ()  # the data's true parameters, if not `names` (rho learned)
     rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
+    pointwise: Pointwise | None = None  # per-agent log-likelihoods (vi-od compare)
 
     @property
     def n_params(self) -> int:
@@ -149,6 +164,7 @@ BUILTIN = {
     "bcm-roles": "vi_od.models.bcm_roles.model:BCM_ROLES",
     "deffuant": "vi_od.models.deffuant:DEFFUANT",
     "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
+    "bcm": "vi_od.models.bcm:BCM",
 }
 DEFAULT = "bcm-roles"
 # Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
@@ -157,6 +173,7 @@ SETTINGS = {
     "bcm-roles": "vi_od.models.bcm_roles.settings:settings_from_config",
     "deffuant": "vi_od.models.deffuant.settings:settings_from_config",
     "bcm-backfire": "vi_od.models.bcm_backfire.settings:settings_from_config",
+    "bcm": "vi_od.models.bcm.settings:settings_from_config",
 }
 
 
