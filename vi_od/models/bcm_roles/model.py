@@ -18,6 +18,7 @@ from vi_od.models.bcm_roles import (
     validate_eps,
 )
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
+from vi_od.models.bcm_roles.pointwise import POINTWISE
 from vi_od.models.bcm_roles.relaxed import (
     Interactions,
     grid_size,
@@ -116,4 +117,5 @@ BCM_ROLES = Model(
     sbc=sbc.simulate_from_prior,
     prior_spec=sbc.prior_spec,
     ppc=ppc,
+    pointwise=POINTWISE,
 )
