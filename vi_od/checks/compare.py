@@ -1,0 +1,225 @@
+"""Which model explains the data? PSIS-LOO over per-agent log-likelihoods (docs/compare.md).
+
+Every model is scored on the same partition of the same outcomes: term v is the log-likelihood
+of the outcomes (s+, s-) of every interaction agent v received, given the opinions at each
+interaction, with v's own latent (the BCM's role) summed out inside it and the global ones
+(BCM-U's b) taken from each posterior draw (`vi_od.models.Pointwise`). The agent, not the
+interaction, is the unit because a per-agent latent couples all of an agent's interactions:
+leaving one interaction out would leave its role, learnt from the others, in. ArviZ computes
+PSIS-LOO (`az.loo`), the ranking with the standard error of each difference and the stacking
+weights (`az.compare`), and its plot (`az.plot_compare`).
+
+Pareto k > 0.7 means the importance weights of that agent's leave-one-out are unreliable
+(an influential agent, typically one of few leaders); the count is reported with every model
+and a warning printed, never hidden.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from vi_od.data.observations import Observations
+from vi_od.errors import ViOdError
+from vi_od.inference.posterior import Posterior
+from vi_od.models import Model
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+K_BAD = 0.7  # Pareto k above which PSIS-LOO is unreliable (Vehtari et al. 2024)
+OPINION_TOLERANCE = 1e-4  # a replay within this of the data's X reads the same opinions
+CLEAR = 2.0  # a lead of more than CLEAR standard errors of the difference is not noise
+
+
+def _arviz():
+    with warnings.catch_warnings():  # arviz announces its 1.0 refactor on import
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    return az
+
+
+class Candidate(NamedTuple):
+    """A model and what its pointwise terms read from the data."""
+
+    model: Model
+    data: object
+
+
+def prepare(obs: Observations, models: Sequence[Model], needs: str, method: str):
+    """Each model's pointwise data, or a one-line refusal before any fit: fewer than two
+    models, a model twice, one without pointwise terms or the method's view, rho learned,
+    data a model cannot score, or a model that would score other opinions than the rest."""
+    names = [m.name for m in models]
+    if len(models) < 2:
+        raise ViOdError(f"compare needs at least two models (got {', '.join(names) or 'none'})")
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ViOdError(f"model {twice} is listed twice")
+    for model in models:
+        if model.pointwise is None:
+            raise ViOdError(f"model {model.name} has no per-agent log-likelihood to compare")
+        if "rho" in model.param_names:
+            raise ViOdError(f"model {model.name}: compare scores at the data's rho; "
+                            "rho learned is not supported yet")  # fmt: skip
+        model.view(needs, method)
+    candidates = [Candidate(m, m.pointwise.table(obs)) for m in models]
+    _same_opinions(candidates)
+    return candidates
+
+
+def _same_opinions(candidates: list[Candidate]) -> None:
+    """A model that replays the opinions from X[0] scores the same outcomes as models that
+    read X only where one of its replays is the data's X."""
+    readers = [c.model.name for c in candidates if c.model.pointwise.opinion_gap is None]
+    for c in candidates:
+        gap_of = c.model.pointwise.opinion_gap
+        if gap_of is None or not readers:
+            continue
+        gap = gap_of(c.data)
+        if gap > OPINION_TOLERANCE:
+            raise ViOdError(
+                f"model {c.model.name} replays the opinions from X[0], and no replay is the "
+                f"data's X (max |X - replay| = {gap:.3g}) that {', '.join(readers)} read: "
+                "they would score different quantities"
+            )
+
+
+def log_likelihood(posterior: Posterior, candidate: Candidate) -> np.ndarray:
+    """(chain, draw, N): every agent's term at every posterior draw."""
+    if not posterior.draws or "params" not in posterior.draws:
+        raise ViOdError(f"method {posterior.method} keeps no posterior draws to compare")
+    params = np.asarray(posterior.draws["params"])
+    chains, draws, width = params.shape
+    pi = posterior.draws.get("pi")
+    pi = None if pi is None else np.asarray(pi, np.float64).reshape(-1)
+    ll = candidate.model.pointwise.agents(params.reshape(-1, width), pi, candidate.data)
+    return ll.reshape(chains, draws, -1)
+
+
+class ModelScore(NamedTuple):
+    """One model's PSIS-LOO."""
+
+    elpd: float
+    se: float
+    p_loo: float
+    k_max: float
+    k_bad: int  # agents with k > K_BAD
+    k_ok: int  # agents with 0.5 < k <= K_BAD (fine with enough draws)
+    pareto_k: np.ndarray  # (N,)
+
+
+class Comparison(NamedTuple):
+    """The ranking (ArviZ's compare table, best first), each model's LOO and the warnings."""
+
+    table: pd.DataFrame
+    scores: dict[str, ModelScore]
+    agents: int
+    warnings: tuple[str, ...]
+
+    @property
+    def best(self) -> str:
+        return str(self.table.index[0])
+
+    def clear_over(self, name: str) -> bool:
+        """Whether the best model's lead over `name` exceeds CLEAR standard errors."""
+        row = self.table.loc[name]
+        return bool(row["elpd_diff"] > CLEAR * row["dse"])
+
+
+def compare(log_liks: dict[str, np.ndarray]) -> Comparison:
+    """PSIS-LOO of each model's (chain, draw, N) terms, ranked, with stacking weights."""
+    az = _arviz()
+    idata = {name: az.from_dict(posterior={"_": np.zeros(ll.shape[:2])},
+                                log_likelihood={"agent": ll}) for name, ll in log_liks.items()}
+    notes, scores = [], {}
+    with warnings.catch_warnings():  # ArviZ's own k warnings: said once, below, in our words
+        warnings.simplefilter("ignore", UserWarning)
+        for name, data in idata.items():
+            loo = az.loo(data, pointwise=True)
+            k = np.asarray(loo.pareto_k)
+            scores[name] = ModelScore(
+                elpd=float(loo.elpd_loo), se=float(loo.se), p_loo=float(loo.p_loo),
+                k_max=float(k.max()), k_bad=int((k > K_BAD).sum()),
+                k_ok=int(((k > 0.5) & (k <= K_BAD)).sum()), pareto_k=k,
+            )  # fmt: skip
+        table = az.compare(idata, ic="loo", method="stacking")
+    for name, s in scores.items():
+        if s.k_bad:
+            notes.append(
+                f"{name}: {s.k_bad} of {s.pareto_k.size} agents have Pareto k > {K_BAD} "
+                f"(max {s.k_max:.2f}): their leave-one-out terms are unreliable"
+            )
+    n = next(iter(log_liks.values())).shape[-1]
+    return Comparison(table, scores, n, tuple(notes))
+
+
+def rows(result: Comparison) -> list[dict]:
+    """One JSON-ready row per model, best first."""
+    out = []
+    for name, row in result.table.iterrows():
+        s = result.scores[name]
+        out.append({
+            "model": str(name), "rank": int(row["rank"]), "elpd_loo": s.elpd, "se": s.se,
+            "p_loo": s.p_loo, "elpd_diff": float(row["elpd_diff"]), "dse": float(row["dse"]),
+            "weight": float(row["weight"]), "pareto_k_max": s.k_max, "k_above_0.7": s.k_bad,
+            "k_0.5_to_0.7": s.k_ok,
+        })  # fmt: skip
+    return out
+
+
+def to_json(result: Comparison, fits: dict[str, dict], **context) -> dict:
+    """The comparison for scripts: context (data, method, seed), the ranking, the verdict,
+    the warnings and each fit's summary."""
+    best = result.best
+    verdict = {
+        "best": best,
+        "clear_over": {n: result.clear_over(n) for n in result.table.index[1:]},
+        "rule": f"clear: elpd_diff > {CLEAR:g} dse",
+    }
+    return {**context, "unit": "agent", "agents": result.agents, "criterion": "PSIS-LOO (ArviZ)",
+            "ranking": rows(result), "verdict": verdict, "warnings": list(result.warnings),
+            "fits": fits}  # fmt: skip
+
+
+def figure(result: Comparison) -> Figure:
+    """ArviZ's compare plot: each model's elpd_loo with its SE, and the differences to the
+    best with their SE."""
+    import matplotlib.pyplot as plt
+
+    az = _arviz()
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.6 * len(result.scores)))
+    az.plot_compare(result.table, insample_dev=False, ax=ax)
+    ax.set_title(f"PSIS-LOO over {result.agents} agents (higher is better)")
+    fig.tight_layout()
+    return fig
+
+
+def run(
+    obs: Observations,
+    candidates: Sequence[Candidate],
+    fit: Callable[[Model], object],
+) -> tuple[Comparison, dict]:
+    """Fit each candidate (`fit(model) -> FitResult`) and compare: (comparison, fit results)."""
+    fits = {c.model.name: fit(c.model) for c in candidates}
+    log_liks = {c.model.name: log_likelihood(fits[c.model.name].posterior, c) for c in candidates}
+    for name, ll in log_liks.items():
+        if not np.isfinite(ll).all():
+            raise ViOdError(f"model {name}: a pointwise log-likelihood is not finite")
+    return compare(log_liks), fits
+
+
+def fit_summary(record) -> dict:
+    """What the comparison keeps of one fit: means, time and convergence."""
+    info = record.info
+    out = {"mean": record.summary["mean"], "wall_time_s": record.wall_time_s,
+           "converged": info.get("converged")}  # fmt: skip
+    if "r_hat" in info:
+        out |= {"max_r_hat": max(info["r_hat"].values()), "divergences": info["divergences"]}
+    if "leader_proportion" in info:
+        out["leader_proportion"] = info["leader_proportion"]
+    return out
