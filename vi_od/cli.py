@@ -723,7 +723,7 @@ def compare(
 
 def print_comparison(result) -> None:
     """The ranking as a table, best first, then the verdict in one line."""
-    from vi_od.checks.compare import CLEAR, rows
+    from vi_od.checks.compare import CLEAR, SMALL, rows
 
     table = Table(title=f"PSIS-LOO over {result.agents} agents (higher elpd is better)")
     columns = ["model", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "k>0.7"]
@@ -739,9 +739,9 @@ def print_comparison(result) -> None:
     close = [n for n in others if n not in clear]
     line = f"best: {result.best}"
     if clear:
-        line += f"; ahead of {', '.join(clear)} by more than {CLEAR:g} SE"
+        line += f"; clearly ahead of {', '.join(clear)} (by > {SMALL:g} and > {CLEAR:g} SE)"
     if close:
-        line += f"; within {CLEAR:g} SE of {', '.join(close)} (not distinguishable)"
+        line += f"; not distinguishable from {', '.join(close)} (within {SMALL:g} or {CLEAR:g} SE)"
     console.print(line)
 
 

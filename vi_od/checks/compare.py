@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 K_BAD = 0.7  # Pareto k above which PSIS-LOO is unreliable (Vehtari et al. 2024)
 OPINION_TOLERANCE = 1e-4  # a replay within this of the data's X reads the same opinions
-CLEAR = 2.0  # a lead of more than CLEAR standard errors of the difference is not noise
+CLEAR = 2.0  # a lead of more than CLEAR standard errors of the difference is not noise,
+SMALL = 4.0  # unless under SMALL: there the SE itself is unreliable (Sivula et al. 2022)
 
 
 def _arviz():
@@ -126,9 +127,10 @@ class Comparison(NamedTuple):
         return str(self.table.index[0])
 
     def clear_over(self, name: str) -> bool:
-        """Whether the best model's lead over `name` exceeds CLEAR standard errors."""
+        """Whether the best model's lead over `name` is clear: over SMALL and over CLEAR
+        standard errors of the difference."""
         row = self.table.loc[name]
-        return bool(row["elpd_diff"] > CLEAR * row["dse"])
+        return bool(row["elpd_diff"] > max(SMALL, CLEAR * row["dse"]))
 
 
 def compare(log_liks: dict[str, np.ndarray]) -> Comparison:
@@ -179,11 +181,32 @@ def to_json(result: Comparison, fits: dict[str, dict], **context) -> dict:
     verdict = {
         "best": best,
         "clear_over": {n: result.clear_over(n) for n in result.table.index[1:]},
-        "rule": f"clear: elpd_diff > {CLEAR:g} dse",
+        "rule": f"clear: elpd_diff > max({SMALL:g}, {CLEAR:g} dse)",
     }
     return {**context, "unit": "agent", "agents": result.agents, "criterion": "PSIS-LOO (ArviZ)",
             "ranking": rows(result), "verdict": verdict, "warnings": list(result.warnings),
             "fits": fits}  # fmt: skip
+
+
+def row_columns(result: Comparison, truth: str, fits: dict) -> dict:
+    """A sweep row's compare_* columns: the winner, the generating model's rank and weight,
+    the runner-up's distance in elpd and its SE, and each model's LOO, weight and bad k."""
+    table = result.table
+    runner_up = table.iloc[1]
+    out = {
+        "compare_models": ",".join(result.scores),
+        "compare_best": result.best,
+        "compare_margin": float(runner_up["elpd_diff"]),
+        "compare_margin_se": float(runner_up["dse"]),
+        "compare_clear": all(result.clear_over(n) for n in table.index[1:]),
+        "compare_true_first": result.best == truth,
+        "compare_true_weight": float(table.loc[truth, "weight"]) if truth in table.index else None,
+    }
+    for name, s in result.scores.items():
+        out |= {f"elpd_loo_{name}": s.elpd, f"weight_{name}": float(table.loc[name, "weight"]),
+                f"k_bad_{name}": float(s.k_bad), f"p_loo_{name}": s.p_loo,
+                f"fit_s_{name}": fits[name].record.wall_time_s}  # fmt: skip
+    return out
 
 
 def figure(result: Comparison) -> Figure:
