@@ -684,7 +684,7 @@ def compare(
 
     with user_errors():
         names = model_names(models)
-        cfg = compose_config(with_method(overrides or [], method or "nuts-marginal"))
+        cfg = compose_config(with_method(overrides or [], method))
         seed = checked_seed(cfg.seed if seed is None else seed)
         check_writable(out, "--out")
         check_figure(plot)

@@ -56,17 +56,22 @@ def prepare(obs: Observations, models: Sequence[Model], needs: str, method: str)
     models, a model twice, one without pointwise terms or the method's view, rho learned,
     data a model cannot score, or a model that would score other opinions than the rest."""
     names = [m.name for m in models]
+    if needs != "collapsed":
+        raise ViOdError(
+            f"compare needs an exact method (nuts-marginal, svi-marginal), not {method}: "
+            "the terms sum each agent's latent out, given each draw's parameters"
+        )
     if len(models) < 2:
         raise ViOdError(f"compare needs at least two models (got {', '.join(names) or 'none'})")
     if len(set(names)) < len(names):
         twice = next(n for n in names if names.count(n) > 1)
         raise ViOdError(f"model {twice} is listed twice")
     for model in models:
-        if model.pointwise is None:
-            raise ViOdError(f"model {model.name} has no per-agent log-likelihood to compare")
         if "rho" in model.param_names:
             raise ViOdError(f"model {model.name}: compare scores at the data's rho; "
                             "rho learned is not supported yet")  # fmt: skip
+        if model.pointwise is None:
+            raise ViOdError(f"model {model.name} has no per-agent log-likelihood to compare")
         model.view(needs, method)
     candidates = [Candidate(m, m.pointwise.table(obs)) for m in models]
     _same_opinions(candidates)
