@@ -668,6 +668,10 @@ def compare(
     seed: int = typer.Option(None, help="Random seed of the fits (default: the config's seed)."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the comparison as JSON here."),
     plot: Path = typer.Option(None, help="Draw ArviZ's compare plot to this image."),
+    kfold: int = typer.Option(
+        None, "--kfold", min=0, help="K-fold over agents: K refits per model; 0 = off "
+        "(default: 10 folds when some agent's Pareto k > 0.7, where the models allow it)."
+    ),
     opinions: Path = OPINIONS,
     timezone: str = TIMEZONE,
     clip: float = CLIP,
@@ -694,31 +698,60 @@ def compare(
         from vi_od.inference import check_limits
         from vi_od.inference.fitting import fit_observations, write_json
         from vi_od.models import get_model
+        from vi_od.progress import quiet
 
         fitted = [get_model(name) for name in names]
         candidates = comparing.prepare(obs, fitted, chosen.needs, chosen.name)
         for model in fitted:
             check_limits(chosen, obs, settings, model)
 
-        def fit_one(model):
-            console.print(f"fitting {model.name} ({chosen.name}, seed {seed})")
-            return fit_observations(obs, chosen.name, settings, seed, model)
+        if kfold is not None and kfold:
+            comparing.check_kfold(obs, candidates, kfold)
+
+        def fit_one(model, data):
+            if data is obs:  # K-fold's refits run quietly
+                console.print(f"fitting {model.name} ({chosen.name}, seed {seed})")
+            return fit_observations(data, chosen.name, settings, seed, model)
 
         result, fits = comparing.run(obs, candidates, fit_one)
         print_comparison(result)
         for note in result.warnings:
             print(f"warning: {note}", file=sys.stderr)
+        folds = kfold
+        if folds is None and result.warnings:  # high Pareto k: LOO is unreliable, refit
+            folds = comparing.AUTO_FOLDS if comparing.kfold_possible(obs, candidates) else 0
+            if not folds:
+                print("warning: no K-fold fallback: a model replays the opinions from X[0]",
+                      file=sys.stderr)  # fmt: skip
+        cv = None
+        if folds:
+            console.print(f"K-fold over agents: {folds} folds x {len(candidates)} models")
+            with quiet():
+                cv = comparing.kfold(obs, candidates, fit_one, folds, seed)
+            print_kfold(cv)
         with all_or_nothing() as wrote:
             if out is not None:
                 summaries = {n: comparing.fit_summary(f.record) for n, f in fits.items()}
                 context = {"data": str(data_path), "method": chosen.name, "seed": seed,
                            "interactions": obs.M}  # fmt: skip
-                wrote(write_json(comparing.to_json(result, summaries, **context), out))
+                record = comparing.to_json(result, summaries, cv, **context)
+                wrote(write_json(record, out))
                 console.print(f"comparison written to {out}")
             if plot is not None:
                 wrote(plot)
                 save_figure(comparing.figure(result), plot)
                 console.print(f"comparison drawn to {plot}")
+
+
+def print_kfold(cv) -> None:
+    """K-fold's held-out elpd per model, best first."""
+    table = Table(title=f"{cv.folds}-fold cross-validation over agents (held-out elpd)")
+    for column in ("model", "elpd_kfold", "se", "elpd_diff", "dse"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, r in cv.table.items():
+        table.add_row(name, *(f"{r[k]:.1f}" for k in ("elpd_kfold", "se", "elpd_diff", "dse")))
+    console.print(table)
+    console.print(f"best by K-fold: {cv.best}")
 
 
 def print_comparison(result) -> None:

@@ -110,7 +110,7 @@ def compared(trace, names):
     settings = method.Settings(**SHORT).validate()
     candidates = comparing.prepare(obs, [get_model(n) for n in names], method.needs, method.name)
     with quiet():
-        fit = lambda m: fit_observations(obs, method.name, settings, 0, m)
+        fit = lambda m, data: fit_observations(data, method.name, settings, 0, m)
         return comparing.run(obs, candidates, fit)[0]
 
 
@@ -206,3 +206,20 @@ def test_cli_writes_the_ranking_and_the_plot(tmp_path):
     assert {r["model"] for r in record["ranking"]} == {"bcm", "bcm-roles"}
     assert sum(r["weight"] for r in record["ranking"]) == pytest.approx(1.0)
     assert plot.stat().st_size > 0
+
+
+def test_kfold_holds_out_each_agents_interactions_and_agrees_with_loo():
+    obs = to_observations(simulated("bcm", 6, N=40, T=200, eps=(0.25, 0.75)))
+    held = comparing.agent_folds(obs.N, 4, seed=0) == 0
+    train = comparing.without_agents(obs, held)
+    assert not held[train.receiver].any() and train.M == (~held[obs.receiver]).sum()
+    method = get("nuts-marginal")
+    settings = method.Settings(**SHORT).validate()
+    candidates = comparing.prepare(obs, [get_model("bcm"), get_model("bcm-roles")], method.needs,
+                                   method.name)  # fmt: skip
+    with quiet():
+        fit = lambda m, data: fit_observations(data, method.name, settings, 0, m)
+        loo, _ = comparing.run(obs, candidates, fit)
+        cv = comparing.kfold(obs, candidates, fit, 4, seed=0)
+    for name, score in loo.scores.items():  # two estimates of one expected held-out density
+        assert cv.table[name]["elpd_kfold"] == pytest.approx(score.elpd, abs=max(3, score.se))

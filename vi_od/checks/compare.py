@@ -16,6 +16,7 @@ and a warning printed, never hidden.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -179,9 +180,10 @@ def rows(result: Comparison) -> list[dict]:
     return out
 
 
-def to_json(result: Comparison, fits: dict[str, dict], **context) -> dict:
+def to_json(result: Comparison, fits: dict[str, dict], cv: KFold | None = None,
+            **context) -> dict:  # fmt: skip
     """The comparison for scripts: context (data, method, seed), the ranking, the verdict,
-    the warnings and each fit's summary."""
+    the warnings, each fit's summary and the K-fold result if it ran."""
     best = result.best
     verdict = {
         "best": best,
@@ -190,6 +192,8 @@ def to_json(result: Comparison, fits: dict[str, dict], **context) -> dict:
     }
     return {**context, "unit": "agent", "agents": result.agents, "criterion": "PSIS-LOO (ArviZ)",
             "ranking": rows(result), "verdict": verdict, "warnings": list(result.warnings),
+            "kfold": None if cv is None else {"folds": cv.folds, "unit": "agent",
+                                              "best": cv.best, "ranking": cv.table},
             "fits": fits}  # fmt: skip
 
 
@@ -230,15 +234,91 @@ def figure(result: Comparison) -> Figure:
 def run(
     obs: Observations,
     candidates: Sequence[Candidate],
-    fit: Callable[[Model], object],
+    fit: Callable[[Model, Observations], object],
 ) -> tuple[Comparison, dict]:
-    """Fit each candidate (`fit(model) -> FitResult`) and compare: (comparison, fit results)."""
-    fits = {c.model.name: fit(c.model) for c in candidates}
+    """Fit each candidate (`fit(model, obs) -> FitResult`) and compare: (comparison, fits)."""
+    fits = {c.model.name: fit(c.model, obs) for c in candidates}
     log_liks = {c.model.name: log_likelihood(fits[c.model.name].posterior, c) for c in candidates}
     for name, ll in log_liks.items():
         if not np.isfinite(ll).all():
             raise ViOdError(f"model {name}: a pointwise log-likelihood is not finite")
     return compare(log_liks), fits
+
+
+# --- K-fold over agents: no importance sampling, K refits per model ---------------------------
+
+
+class KFold(NamedTuple):
+    """Held-out elpd of each model, best first: per model (elpd, se, elpd_diff, dse)."""
+
+    folds: int
+    table: dict[str, dict[str, float]]
+
+    @property
+    def best(self) -> str:
+        return next(iter(self.table))
+
+
+def agent_folds(N: int, k: int, seed: int) -> np.ndarray:
+    """(N,) each agent's fold, 0..k-1, balanced and shuffled by the seed."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xF01D]))
+    return rng.permutation(N) % k
+
+
+def without_agents(obs: Observations, held: np.ndarray) -> Observations:
+    """The observations minus the interactions the `held` agents (N,) received; the opinions
+    every term reads stay those of the full data."""
+    keep = ~held[obs.receiver]
+    columns = ("time", "sender", "receiver", "sender_opinion", "receiver_opinion", "s_plus",
+               "s_minus")  # fmt: skip
+    return dataclasses.replace(obs, trace=None, **{c: getattr(obs, c)[keep] for c in columns})
+
+
+AUTO_FOLDS = 10  # folds of the fallback when some agent's Pareto k is high
+
+
+def kfold_possible(obs: Observations, candidates: Sequence[Candidate]) -> bool:
+    """Whether every model can be refitted without some agents (replaying models cannot)."""
+    return all(c.model.pointwise.opinion_gap is None for c in candidates) and obs.N >= 2
+
+
+def check_kfold(obs: Observations, candidates: Sequence[Candidate], k: int) -> None:
+    """Refuse, before any fit, a K-fold that cannot run."""
+    for c in candidates:
+        if c.model.pointwise.opinion_gap is not None:
+            raise ViOdError(f"K-fold: model {c.model.name} replays every interaction from X[0] "
+                            "and cannot leave agents out yet; use --kfold 0")  # fmt: skip
+    if not 2 <= k <= obs.N:
+        raise ViOdError(f"--kfold {k}: must be 0 (off) or between 2 and N = {obs.N}")
+
+
+def kfold(
+    obs: Observations, candidates: Sequence[Candidate], fit: Callable, k: int, seed: int
+) -> KFold:
+    """K-fold cross-validation over agents: each fold's agents held out, every model refitted
+    on the rest, and the held-out agents scored by their log predictive density, log of the
+    mean over draws of p(outcomes | draw). The fallback when Pareto k is high."""
+    from scipy.special import logsumexp
+
+    check_kfold(obs, candidates, k)
+    fold = agent_folds(obs.N, k, seed)
+    terms = {c.model.name: np.zeros(obs.N) for c in candidates}
+    for f in range(k):
+        held = fold == f
+        train = without_agents(obs, held)
+        for c in candidates:
+            ll = log_likelihood(fit(c.model, train).posterior, c)
+            ll = ll.reshape(-1, obs.N)[:, held]
+            terms[c.model.name][held] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
+    elpd = {n: float(t.sum()) for n, t in terms.items()}
+    order = sorted(elpd, key=elpd.get, reverse=True)
+    best = terms[order[0]]
+    table = {}
+    for n in order:
+        diff = best - terms[n]
+        table[n] = {"elpd_kfold": elpd[n], "se": float(np.sqrt(obs.N * terms[n].var())),
+                    "elpd_diff": float(diff.sum()), "dse": float(np.sqrt(obs.N * diff.var()))}
+    return KFold(k, table)
 
 
 def fit_summary(record) -> dict:

@@ -308,7 +308,7 @@ def _compare(job: dict, trace) -> dict:
     models = [get_model(name) for name in job["compare"]]
     candidates = comparing.prepare(obs, models, method.needs, method.name)
     with quiet():
-        fit = lambda m: fit_observations(obs, method.name, settings, job["fit_seed"], m)
+        fit = lambda m, data: fit_observations(data, method.name, settings, job["fit_seed"], m)
         result, fits = comparing.run(obs, candidates, fit)
     row = make_row(job, trace, None, "ok", None, time.perf_counter() - start)
     return row | comparing.row_columns(result, get_model(job["model"]).name, fits)
