@@ -695,7 +695,7 @@ def compare(
         obs = load_data(data_path, opinions, cfg, timezone, clip)  # a bad file: before JAX
         chosen, settings = method_settings(cfg)
         from vi_od.checks import compare as comparing
-        from vi_od.inference import check_limits
+        from vi_od.inference import check_limits, convergence
         from vi_od.inference.fitting import fit_observations, write_json
         from vi_od.models import get_model
         from vi_od.progress import quiet
@@ -714,6 +714,11 @@ def compare(
             return fit_observations(data, chosen.name, settings, seed, model)
 
         result, fits = comparing.run(obs, candidates, fit_one)
+        for name, f in fits.items():
+            means = "  ".join(f"{k}={v:.3f}" for k, v in f.record.summary["mean"].items())
+            console.print(f"{name}: {means}  ({f.record.wall_time_s:.1f} s)")
+            if note := convergence.warning({"method": f.record.method, **f.record.info}):
+                print(f"warning: {name}: {note}", file=sys.stderr)
         print_comparison(result)
         for note in result.warnings:
             print(f"warning: {note}", file=sys.stderr)
