@@ -74,7 +74,11 @@ def prepare(obs: Observations, models: Sequence[Model], needs: str, method: str)
         if model.pointwise is None:
             raise ViOdError(f"model {model.name} has no per-agent log-likelihood to compare")
         model.view(needs, method)
-    candidates = [Candidate(m, m.pointwise.table(obs)) for m in models]
+    built = {}  # models reading the same table (bcm, bcm-roles: per-agent tables) share it
+    for m in models:
+        if m.pointwise.table not in built:
+            built[m.pointwise.table] = m.pointwise.table(obs)
+    candidates = [Candidate(m, built[m.pointwise.table]) for m in models]
     _same_opinions(candidates)
     return candidates
 
@@ -144,18 +148,18 @@ def compare(log_liks: dict[str, np.ndarray]) -> Comparison:
     az = _arviz()
     idata = {name: az.from_dict(posterior={"_": np.zeros(ll.shape[:2])},
                                 log_likelihood={"agent": ll}) for name, ll in log_liks.items()}
-    notes, scores = [], {}
+    notes, scores, loos = [], {}, {}
     with warnings.catch_warnings():  # ArviZ's own k warnings: said once, below, in our words
         warnings.simplefilter("ignore", UserWarning)
         for name, data in idata.items():
-            loo = az.loo(data, pointwise=True)
+            loo = loos[name] = az.loo(data, pointwise=True)
             k = np.asarray(loo.pareto_k)
             scores[name] = ModelScore(
                 elpd=float(loo.elpd_loo), se=float(loo.se), p_loo=float(loo.p_loo),
                 k_max=float(k.max()), k_bad=int((k > K_BAD).sum()),
                 k_ok=int(((k > 0.5) & (k <= K_BAD)).sum()), pareto_k=k,
             )  # fmt: skip
-        table = az.compare(idata, ic="loo", method="stacking")
+        table = az.compare(loos, ic="loo", method="stacking")  # PSIS once per model, not twice
     for name, s in scores.items():
         if s.k_bad:
             notes.append(
