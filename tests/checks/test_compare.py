@@ -223,3 +223,17 @@ def test_kfold_holds_out_each_agents_interactions_and_agrees_with_loo():
         cv = comparing.kfold(obs, candidates, fit, 4, seed=0)
     for name, score in loo.scores.items():  # two estimates of one expected held-out density
         assert cv.table[name]["elpd_kfold"] == pytest.approx(score.elpd, abs=max(3, score.se))
+
+
+def test_agents_that_received_nothing_are_left_out_of_every_model(tmp_path):
+    obs = to_observations(simulated("bcm", 8, N=30, T=4, eps=(0.25, 0.75)))  # 30 interactions
+    quiet_agents = obs.N - int((obs.received() > 0).sum())
+    method = get("nuts-marginal")
+    settings = method.Settings(warmup=50, samples=50).validate()
+    candidates = comparing.prepare(obs, [get_model("bcm"), get_model("bcm-roles")], method.needs,
+                                   method.name)  # fmt: skip
+    with quiet():
+        fit = lambda m, data: fit_observations(data, method.name, settings, 0, m)
+        result, _ = comparing.run(obs, candidates, fit)
+    assert quiet_agents > 0 and result.agents == obs.N - quiet_agents
+    assert all(np.isfinite(s.k_max) for s in result.scores.values())

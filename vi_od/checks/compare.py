@@ -242,7 +242,11 @@ def run(
 ) -> tuple[Comparison, dict]:
     """Fit each candidate (`fit(model, obs) -> FitResult`) and compare: (comparison, fits)."""
     fits = {c.model.name: fit(c.model, obs) for c in candidates}
-    log_liks = {c.model.name: log_likelihood(fits[c.model.name].posterior, c) for c in candidates}
+    # an agent that received nothing has the term 0 under every model: no information, and a
+    # constant PSIS cannot fit (k = inf); it is left out of every model alike
+    active = obs.received() > 0
+    log_liks = {c.model.name: log_likelihood(fits[c.model.name].posterior, c)[..., active]
+                for c in candidates}  # fmt: skip
     for name, ll in log_liks.items():
         if not np.isfinite(ll).all():
             raise ViOdError(f"model {name}: a pointwise log-likelihood is not finite")
