@@ -419,6 +419,8 @@ def figures(
         paper = figures_for(runs) if len(runs) else {}
         drawers = {name: partial(draw, runs) for name, draw in paper.items()}
         for model, rows in others.items():
+            for name, draw in figures_for(rows).items():
+                drawers[f"{model}_{name}"] = partial(draw, rows)
             if get_model(model).published is not None:
                 drawers[f"published_{model}"] = partial(published.figure, rows, model)
         for name, draw in drawers.items():
@@ -551,7 +553,7 @@ def fit(
             for note in notes:
                 print(f"warning: {note}", file=sys.stderr)
             obs = dataclasses.replace(obs, roles=roles)
-        if fitted.check_truth and fitted.truth(obs.eps):
+        if fitted.check_truth and fitted.truth_of(obs):
             fitted.check_truth([float(e) for e in obs.eps], f"{data_path}: 'eps'")
         if obs.meta.get("rho_from") == "config":
             mu = "mu+=[{:g}, {:g}] mu-=[{:g}, {:g}]".format(*obs.mu_plus, *obs.mu_minus)
@@ -788,7 +790,7 @@ def print_fit(record, obs: Observations) -> None:
     from vi_od.models import get_model
 
     names = record.param_names
-    truth = get_model(record.model).truth(obs.eps)
+    truth = get_model(record.model).truth_of(obs)
     table = Table(title=f"{record.model}: {record.method} (seed {record.seed})")
     columns = ["parameter", "mean", "std", "5%", "95%"] + (["truth", "|error|"] if truth else [])
     for column in columns:

@@ -162,6 +162,7 @@ def roles_file(tmp_path, small_trace):
         ("bcm,bcm", "listed twice"),
         ("bcm-roles,deffuant", "has no backfire"),
         ("bcm,bcm-backfire+rho", "rho learned"),
+        ("bcm,bcm-roles+rho", "rho learned"),
         ("bcm,bcm-roles --method svi-normal", "needs an exact method"),
     ],
 )

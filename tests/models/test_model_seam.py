@@ -180,8 +180,6 @@ def test_no_method_imports_a_model():
 # Modules outside vi_od/models that still name the paper's model (its figures and its streamed
 # event-log simulator): the debt the seam test keeps visible. Nothing may be added here.
 STILL_NAMING_THE_PAPERS_MODEL = {
-    "reporting/figures.py",  # the paper's Figures 3-6 beside its own runs
-    "reporting/report.py",  # the paper's comparison table
     "data/eventlog.py",  # truth in a log's metadata is read as the BCM's 4 eps
     "data/eventlog_writer.py",  # `vi-od simulate --out x.parquet` streams the BCM with roles
     "cli.py",  # the same streamed simulation

@@ -1,5 +1,7 @@
 """Figures 3-6: panels, labels, what is drawn and what is left out, on a synthetic results table."""
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -208,8 +210,9 @@ def test_coverage_figure_and_which_figures_a_results_table_gets(results_frame):
     assert set(figures_for(results_frame)) == set(FIGURES) | {"paper_comparison"}
     assert set(figures_for(results_frame.assign(method="zz-new"))) == set(FIGURES)
     assert set(figures_for(results_frame.assign(N=30))) == set(FIGURES)  # not a paper cell
-    assert set(figures_for(frame)) == set(FIGURES) | {"coverage", "sbc_ranks"}
-    assert set(figures_for(frame.assign(truth=None))) == set(FIGURES) | {"coverage"}
+    drawn = set(FIGURES) - {"fig6_error_analysis"}  # SBC rows here keep no trace features
+    assert set(figures_for(frame)) == drawn | {"coverage", "sbc_ranks"}
+    assert set(figures_for(frame.assign(truth=None))) == drawn | {"coverage"}
 
 
 def test_paper_comparison_draws_ours_and_the_papers_on_the_papers_cells(results_frame):
@@ -239,3 +242,20 @@ def test_paper_comparison_draws_ours_and_the_papers_on_the_papers_cells(results_
     expected = paper_nuts.groupby("N")["role_error_rate"].mean()
     assert np.allclose(theirs.lines[0].get_ydata(), expected)
     assert theirs.lines[0].get_linestyle() == "--"
+
+
+def test_another_models_runs_are_drawn_by_its_own_parameters():
+    """BCM-U's committed runs: one row of panels per parameter it has, labelled as the model
+    writes them; no paper comparison (the paper ran another model)."""
+    import pandas as pd
+
+    from vi_od.reporting.figures import fig3_eps_recovery, figures_for
+
+    root = Path(__file__).parents[2]
+    runs = pd.read_parquet(root / "docs/results/journal_backfire.parquet")
+    runs = runs[(runs["model"] == "bcm-backfire") & runs["method"].isin(["nuts-marginal", "nuts"])]
+    assert {"fig3_eps_recovery", "fig4_errors", "fig5_time"} <= set(figures_for(runs))
+    assert "paper_comparison" not in figures_for(runs)
+    fig = fig3_eps_recovery(runs)
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert ylabels == [r"estimated $\varepsilon^+$", r"estimated $\varepsilon^-$"]

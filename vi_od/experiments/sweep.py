@@ -346,7 +346,8 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
     sim = simulator_settings(cfg)
     method, settings = method_settings(cfg)
     seed, rep = _count("seed", cfg.seed), _count("rep", cfg.rep)
-    simulator = json.loads(json.dumps(dataclasses.asdict(sim)))
+    named = model.simulation.identity or dataclasses.asdict
+    simulator = json.loads(json.dumps(named(sim)))
     knobs = json.loads(json.dumps(dataclasses.asdict(settings)))
     identity = {
         "simulator": simulator,

@@ -182,7 +182,7 @@ def make_row(job: dict, trace, fit, status: str, error: str | None, wall: float)
     for name in model.names:
         row |= {name: None, f"est_{name}": None, f"std_{name}": None, f"rank_{name}": None}
         row |= {f"q{q}_{name}": None for q in ("05", "25", "75", "95")}
-    truth = model.truth(None if trace is None else trace.eps)
+    truth = model.truth_of(trace)
     row |= truth
     if model.statistics is not None:
         row |= model.statistics(sim, trace, prior is not None)

@@ -114,7 +114,7 @@ def metrics(posterior: Posterior, truth: Observations, model: Model) -> dict:
     """Accuracy of a posterior against the truth the data carry: the model's parameters when
     they are its own (same count), each global discrete latent, and the per-agent latents."""
     out = {}
-    known = model.truth(truth.eps)
+    known = model.truth_of(truth)
     scored = [n for n in (model.scored or model.param_names) if n in known]
     if scored:
         index = [model.names.index(n) for n in scored]

@@ -80,6 +80,7 @@ class Simulation:
     experiment_key: Callable  # (settings) -> tuple of numbers (part of the experiment seed)
     skip: Callable | None = None  # (config values) -> whether a grid cell is skipped
     skip_reason: str = ""  # what a skipped cell lacks, for the sweep's summary line
+    identity: Callable | None = None  # (settings) -> the dict that names a job; default all fields
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ class Model:
     ppc: object | None = None  # module: draws_from_record, check, to_json, figure (vi-od check)
     published: Callable | None = None  # () -> DataFrame of published runs, our column names
     truth_names: tuple[str, ...] = ()  # the data's true parameters, if not `names` (rho learned)
+    truth_values: Callable | None = None  # (data) -> values of truth_names; default data.eps
     rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
+    labels: tuple[str, ...] = ()  # how figures write `names` (TeX), when not by the names
     pointwise: Pointwise | None = None  # per-agent log-likelihoods (vi-od compare)
 
     @property
@@ -142,12 +145,29 @@ class Model:
         """Whether the model has a binary latent per agent (P(latent = 1) is reported)."""
         return self.swap is not None
 
+    def label(self, name: str) -> str:
+        """A parameter's name as figures write it."""
+        return dict(zip(self.names, self.labels)).get(name, name)
+
+    def support(self) -> tuple[list[float], list[float]]:
+        """Per continuous parameter, the range its prior covers (figure axes)."""
+        import jax.numpy as jnp
+
+        ends = [self.from_theta(jnp.full(self.n_params, t, jnp.float32)) for t in (-30.0, 30.0)]
+        return [float(x) for x in ends[0]], [float(x) for x in ends[1]]
+
     def truth(self, values) -> dict[str, float]:
         """The data's true parameters by name ({} when unknown or of another model)."""
         names = self.truth_names or self.names
         if values is None or len(values) != len(names):
             return {}
         return {n: float(v) for n, v in zip(names, values)}
+
+    def truth_of(self, data) -> dict[str, float]:
+        """The true parameters of a trace or observations, by name ({} when unknown)."""
+        if data is None or data.eps is None:
+            return {}
+        return self.truth(self.truth_values(data) if self.truth_values else data.eps)
 
     def view(self, kind: str, method: str):
         """The likelihood view a method needs, or a one-line refusal before any work."""

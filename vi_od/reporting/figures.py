@@ -19,24 +19,20 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
-from vi_od.models.bcm_roles import EPS_NAMES  # noqa: E402
+from vi_od.models import default_model  # noqa: E402
 from vi_od.reporting.summary import (  # noqa: E402
     CELL,
     KNOWN_METHODS,
     PAPER_COUNTERPART,
     method_order,
     paper_runs,
+    parameters,
+    run_model,
 )
 
 PALETTE = [plt.get_cmap("tab10")(i) for i in range(10)] + [
     plt.get_cmap("tab20")(i) for i in range(1, 20, 2)
 ]
-EPS_TEX = {
-    "eps_plus_F": r"$\varepsilon^+_F$",
-    "eps_plus_L": r"$\varepsilon^+_L$",
-    "eps_minus_F": r"$\varepsilon^-_F$",
-    "eps_minus_L": r"$\varepsilon^-_L$",
-}
 GRID_AXES = {"N": "N (agents)", "T": "T (time steps)", "leader_proportion": "leader proportion"}
 # Error-analysis features of the paper (section 5.3): column, axis label, log x axis.
 FEATURES = (
@@ -65,15 +61,22 @@ def method_colors(methods: list[str]) -> dict[str, tuple]:
 
 
 def with_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Add status (all ok when absent) and the |eps_F - eps_L| features when absent."""
+    """Add status (all ok) when absent."""
     df = df.copy()
     if "status" not in df:
         df["status"] = "ok"
-    if "abs_diff_eps_plus" not in df:
-        df["abs_diff_eps_plus"] = (df["eps_plus_F"] - df["eps_plus_L"]).abs()
-    if "abs_diff_eps_minus" not in df:
-        df["abs_diff_eps_minus"] = (df["eps_minus_L"] - df["eps_minus_F"]).abs()
     return df
+
+
+def _grid_axes(df: pd.DataFrame) -> dict[str, str]:
+    """The grid's axes the runs have (a model without leaders has no leader proportion)."""
+    return {x: label for x, label in GRID_AXES.items() if x in df and df[x].notna().any()}
+
+
+def _labels(df: pd.DataFrame, column: str = "est_{}") -> dict[str, str]:
+    """The runs' parameters (with `column`), each as figures write it (the model's labels)."""
+    model = run_model(df)
+    return {name: model.label(name) for name in parameters(df, column)}
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
@@ -137,8 +140,12 @@ def fig3_eps_recovery(df: pd.DataFrame) -> Figure:
     colors = method_colors(methods)
     ok = finished(df)
     jitter = np.random.default_rng(0)
+    labels = _labels(df)
+    model = run_model(df)
+    low, high = model.support()
+    bounds = {n: (round(low[i], 2), round(high[i], 2)) for i, n in enumerate(model.param_names)}
     fig, axes = plt.subplots(
-        4,
+        max(len(labels), 1),
         len(methods),
         figsize=(2.6 * len(methods) + 1.2, 10.5),
         sharex="row",
@@ -149,19 +156,19 @@ def fig3_eps_recovery(df: pd.DataFrame) -> Figure:
     for col, method in enumerate(methods):
         rows = ok[ok["method"] == method]
         axes[0, col].set_title(method_label(df, method), fontsize=10)
-        for row, name in enumerate(EPS_NAMES):
+        for row, (name, label) in enumerate(labels.items()):
             ax = axes[row, col]
-            lo = 0.0 if "plus" in name else 0.5
-            ax.plot([lo, lo + 0.5], [lo, lo + 0.5], color="0.5", ls="--", lw=1)
-            ax.set(xlim=(lo, lo + 0.5), ylim=(lo, lo + 0.5), aspect="equal")
-            ax.set_xlabel(f"true {EPS_TEX[name]}")
+            lo, hi = bounds[name]
+            ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1)
+            ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
+            ax.set_xlabel(f"true {label}")
             if col == 0:
-                ax.set_ylabel(f"estimated {EPS_TEX[name]}")
+                ax.set_ylabel(f"estimated {label}")
             pairs = rows[[name, f"est_{name}"]].dropna()
             if pairs.empty:
                 ax.text(0.5, 0.5, "no finished runs", ha="center", transform=ax.transAxes)
                 continue
-            x = pairs[name].to_numpy() + jitter.uniform(-0.012, 0.012, len(pairs))
+            x = pairs[name].to_numpy() + jitter.uniform(-0.024, 0.024, len(pairs)) * (hi - lo)
             ax.scatter(x, pairs[f"est_{name}"], s=9, alpha=0.35, color=colors[method], lw=0)
             means = pairs.groupby(name)[f"est_{name}"].mean()
             ax.plot(means.index, means.to_numpy(), color="black", marker="D", ms=3.5, lw=1)
@@ -176,7 +183,7 @@ def fig3_eps_recovery(df: pd.DataFrame) -> Figure:
 
 def _abs_errors(ok: pd.DataFrame) -> pd.DataFrame:
     """Absolute error of each eps estimate, as columns err_<name>."""
-    return ok.assign(**{f"err_{n}": (ok[f"est_{n}"] - ok[n]).abs() for n in EPS_NAMES})
+    return ok.assign(**{f"err_{n}": (ok[f"est_{n}"] - ok[n]).abs() for n in parameters(ok)})
 
 
 def _line_with_sem(
@@ -206,18 +213,20 @@ def fig4_errors(df: pd.DataFrame) -> Figure:
     methods = method_order(df)
     colors = method_colors(methods)
     ok = _abs_errors(finished(df))
-    outcomes = [(f"err_{n}", f"|error| of {EPS_TEX[n]}") for n in EPS_NAMES]
-    outcomes.append(("role_error_rate", "role error rate"))
+    outcomes = [(f"err_{n}", f"|error| of {label}") for n, label in _labels(df).items()]
+    if "role_error_rate" in df and df["role_error_rate"].notna().any():
+        outcomes.append(("role_error_rate", "role error rate"))
+    grid = _grid_axes(df)
     fig, axes = plt.subplots(
         len(outcomes),
-        len(GRID_AXES),
+        len(grid),
         figsize=(11, 13),
         sharex="col",
         sharey="row",
         squeeze=False,
         layout="constrained",
     )
-    for col, (x, xlabel) in enumerate(GRID_AXES.items()):
+    for col, (x, xlabel) in enumerate(grid.items()):
         values = np.sort(df[x].dropna().unique()).astype(float)
         log = bool(len(values)) and values.min() > 0
         for row, (y, ylabel) in enumerate(outcomes):
@@ -359,14 +368,16 @@ def sbc_ranks(df: pd.DataFrame) -> Figure:
     sbc = df[df["truth"] == "prior"] if "truth" in df else df.iloc[:0]
     methods = method_order(sbc) if not sbc.empty else []
     ok = finished(sbc)
+    labels = _labels(df, "rank_{}")
     fig, axes = plt.subplots(
-        max(len(methods), 1), 4, figsize=(11, 2.3 * max(len(methods), 1) + 1.3),
+        max(len(methods), 1), max(len(labels), 1),
+        figsize=(2.75 * max(len(labels), 1), 2.3 * max(len(methods), 1) + 1.3),
         sharex=True, sharey=True, squeeze=False, layout="constrained",
     )  # fmt: skip
     for row, method in enumerate(methods):
         rows = ok[ok["method"] == method]
         axes[row, 0].set_ylabel(f"{method_label(sbc, method)}\nECDF - uniform", fontsize=9)
-        for col, name in enumerate(EPS_NAMES):
+        for col, name in enumerate(labels):
             ax = axes[row, col]
             pairs = rows[[f"rank_{name}", "n_draws"]].dropna()
             if pairs.empty:
@@ -382,8 +393,8 @@ def sbc_ranks(df: pd.DataFrame) -> Figure:
             )  # fmt: skip
             ax.axhline(0, color="0.5", lw=0.8)
             ax.grid(alpha=0.3)
-    for col, name in enumerate(EPS_NAMES):
-        axes[0, col].set_title(EPS_TEX[name])
+    for col, label in enumerate(labels.values()):
+        axes[0, col].set_title(label)
         axes[-1, col].set_xlabel("fractional rank of the truth")
     _caption(
         fig,
@@ -404,15 +415,16 @@ def coverage_figure(df: pd.DataFrame) -> Figure:
     counts = finished(df).groupby("method").size()
     methods = [m for m in method_order(df) if m in table.index.get_level_values(0)]
     colors = method_colors(methods)
+    labels = _labels(df, "q05_{}")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
     for ax, (key, level) in zip(axes, zip(INTERVALS, (0.9, 0.5))):
         for i, method in enumerate(methods):
-            shares = table.loc[method, key].reindex(list(EPS_NAMES)).to_numpy(float)
-            x = np.arange(4) + (i - (len(methods) - 1) / 2) * 0.8 / max(len(methods), 1)
+            shares = table.loc[method, key].reindex(list(labels)).to_numpy(float)
+            x = np.arange(len(labels)) + (i - (len(methods) - 1) / 2) * 0.8 / max(len(methods), 1)
             error = np.sqrt(shares * (1 - shares) / counts.get(method, 1))
             ax.errorbar(x, shares, yerr=error, color=colors[method], marker="o", ls="", capsize=3)
         ax.axhline(level, color="0.4", ls="--", lw=1)
-        ax.set_xticks(range(4), [EPS_TEX[n] for n in EPS_NAMES])
+        ax.set_xticks(range(len(labels)), list(labels.values()))
         ax.set_title(f"{round(level * 100)}% central intervals")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
@@ -486,12 +498,16 @@ FIGURES = {
 
 
 def figures_for(df: pd.DataFrame) -> dict:
-    """The paper's figures, and coverage / SBC ranks when the runs kept intervals / are SBC."""
+    """The paper's figures that the runs' columns allow (any model's runs: Figures 3-5; the
+    error analysis where the trace features are), coverage / SBC ranks when the runs kept
+    intervals / are SBC, and the paper comparison for runs of the paper's model."""
     out = dict(FIGURES)
-    if "q05_eps_plus_F" in df and df["q05_eps_plus_F"].notna().any():
+    if not all(feature in df and df[feature].notna().any() for feature, _, _ in FEATURES):
+        del out["fig6_error_analysis"]
+    if any(df[f"q05_{n}"].notna().any() for n in parameters(df, "q05_{}")):
         out["coverage"] = coverage_figure
     if "truth" in df and (df["truth"] == "prior").any():
         out["sbc_ranks"] = sbc_ranks
-    if on_paper_cells(df):
+    if run_model(df) == default_model() and on_paper_cells(df):
         out["paper_comparison"] = paper_comparison
     return out

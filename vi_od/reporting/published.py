@@ -28,7 +28,9 @@ def models_in(runs: pd.DataFrame) -> list[str]:
 
 
 def _right_columns(model: Model) -> list[str]:
-    return [f"{name}_right" for name in model.discrete_names]
+    """The latents' columns: each global discrete one's share right, the role error per agent."""
+    per_agent = ["role_error_rate"] if model.has_agents else []
+    return [f"{name}_right" for name in model.discrete_names] + per_agent
 
 
 def _summary(rows: pd.DataFrame, model: Model) -> dict:
@@ -51,7 +53,8 @@ def best_per_cell(published: pd.DataFrame, cells: pd.DataFrame, model: Model) ->
         return {}
     metrics = ["rmse_eps", *(c for c in _right_columns(model) if c in rows)]
     means = rows.groupby([*CELL, "method"])[metrics].mean(numeric_only=False).astype(float)
-    best = means.groupby(level=CELL).agg({m: "min" if m == "rmse_eps" else "max" for m in metrics})
+    lowest = ("rmse_eps", "role_error_rate")  # errors: the best is the lowest
+    best = means.groupby(level=CELL).agg({m: "min" if m in lowest else "max" for m in metrics})
     return {f"best_published_{m}": best[m].mean() for m in metrics}
 
 

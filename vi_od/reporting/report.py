@@ -12,8 +12,7 @@ import pandas as pd
 from rich.table import Table
 
 from vi_od.checks.sbc import covered
-from vi_od.models.bcm_roles import EPS_NAMES
-from vi_od.reporting.summary import CELL, method_order, side_by_side
+from vi_od.reporting.summary import CELL, method_order, run_model, side_by_side
 
 COUNTS = ("ok", "timeout", "error")
 # (column, header, format) of each metric.
@@ -67,7 +66,7 @@ def coverage(runs: pd.DataFrame, by_eps: bool = False) -> pd.DataFrame:
     missing = pd.Series(np.nan, index=ok.index)
     column = lambda name: ok[name].astype(float) if name in ok else missing
     parts = []
-    for name in EPS_NAMES:
+    for name in run_model(runs).param_names:  # NaN where the runs kept no intervals
         part = pd.DataFrame({"method": ok["method"], "eps": name})
         for key, (low, high) in INTERVALS.items():
             truth, lower, upper = column(name), column(f"{low}_{name}"), column(f"{high}_{name}")

@@ -31,6 +31,23 @@ def method_order(runs: pd.DataFrame) -> list[str]:
     return [m for m in KNOWN_METHODS if m in present] + sorted(present - set(KNOWN_METHODS))
 
 
+def run_model(runs: pd.DataFrame):
+    """The model a run table is of (the paper's when it names none, as the paper's CSV)."""
+    from vi_od.models import default_model, get_model
+
+    names = runs["model"].dropna().unique() if "model" in runs else []
+    if len(names) > 1:
+        raise ValueError(f"runs of {len(names)} models: split them by model first")
+    return get_model(str(names[0])) if len(names) else default_model()
+
+
+def parameters(runs: pd.DataFrame, column: str = "est_{}") -> list[str]:
+    """The continuous parameters of the runs' model that the table has `column` of (by
+    default the estimates; "rank_{}" the SBC ranks, "q05_{}" the intervals)."""
+    names = run_model(runs).param_names
+    return [n for n in names if column.format(n) in runs and n in runs and runs[n].notna().any()]
+
+
 def paper_runs() -> pd.DataFrame:
     """The paper's published per-run results, one row per (method, cell, rep)."""
     with resources.files("vi_od.reporting").joinpath("paper_runs.csv").open() as f:

@@ -105,6 +105,7 @@ def _table_bytes(obs: Observations) -> float:
 BCM = Model(
     name="bcm",
     param_names=NAMES,
+    labels=(r"$\varepsilon^+$", r"$\varepsilon^-$"),
     from_theta=eps_from_theta,
     relaxed=Relaxed(
         table=tabulate, exact=_exact, model=pgabm, table_bytes=_table_bytes,

@@ -52,6 +52,7 @@ from vi_od.models.pooled import (
     pooled_table,
     rho_from_theta,
 )
+from vi_od.models.pooled_ppc import PooledCheck
 
 NAMES = ("eps_plus", "eps_minus")
 LATENT = "backfire"  # b
@@ -349,6 +350,14 @@ def published_runs():
                  "wall_time_s", "status"]]  # fmt: skip
 
 
+def _predicted(params, r: Replayed):
+    """|d| under the draw's b, P(s+ = 1) and P(s- = 1) at every interaction (`vi-od check`);
+    params: eps+, eps- [, rho], b."""
+    d = jnp.where(params[-1] > 0.5, r.abs_diff[1], r.abs_diff[0])
+    rho = params[2] if params.shape[0] > 3 else r.rho
+    return d, jax.nn.sigmoid(rho * (params[0] - d)), jax.nn.sigmoid(-rho * (params[1] - d))
+
+
 def _from_theta_rho(theta):
     """eps+, eps- and rho (model.rho=learn: vi_od.models.pooled.rho_from_theta)."""
     return jnp.concatenate([eps_from_theta(theta[..., :2]), rho_from_theta(theta[..., 2:])], -1)
@@ -397,6 +406,8 @@ def make_model(learn_rho: bool = False) -> Model:
         sbc=_sbc,
         prior_spec=_prior_spec,
         published=published_runs,
+        labels=(r"$\varepsilon^+$", r"$\varepsilon^-$", *([r"$\rho$"] if learn_rho else []), "b"),
+        ppc=PooledCheck(data=replayed, outcomes=_predicted, n_params=P + 1),
         rho_learned=None if learn_rho else partial(make_model, True),
         pointwise=None if learn_rho else POINTWISE,  # tabulated at the data's rho
     )

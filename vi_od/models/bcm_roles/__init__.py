@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import jax
 
 EPS_NAMES = ("eps_plus_F", "eps_plus_L", "eps_minus_F", "eps_minus_L")
+EPS_LABELS = tuple(rf"$\varepsilon^{s}_{r}$" for s in "+-" for r in "FL")  # figures' TeX
 SWAP_ROLES = [1, 0, 3, 2]  # [F+, L+, F-, L-] -> [L+, F+, L-, F-]: the label swap
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)

@@ -169,8 +169,7 @@ def collapsed_log_likelihood(eps: jax.Array, pi: jax.Array, data: LikelihoodTabl
     """log p(s | eps, pi) with every agent's role summed out."""
     if isinstance(data, LikelihoodTable):
         return _table_collapsed(eps, pi, data)
-    joint = agent_log_likelihoods(eps, data) + _role_log_prior(pi)
-    return jnp.sum(jax.nn.logsumexp(joint, axis=0))
+    return role_marginal(agent_log_likelihoods(eps, data), pi)
 
 
 def _table_collapsed_parts(eps, pi, table: LikelihoodTable):
@@ -206,8 +205,7 @@ def _table_collapsed_jvp(primals, tangents):
 
 def leader_probability(eps: jax.Array, pi: jax.Array, data: LikelihoodTable | Grouped):
     """(N,) P(r_v = L | eps, pi, s) by Bayes' rule."""
-    ll = agent_log_likelihoods(eps, data)
-    return jax.nn.sigmoid(jnp.log(pi) - jnp.log1p(-pi) + ll[1] - ll[0])
+    return role_posterior(agent_log_likelihoods(eps, data), pi)
 
 
 def label_symmetric_beta(a: float, b: float) -> dist.Distribution:
@@ -232,8 +230,22 @@ def collapsed_pgabm(
     """theta ~ N(0, 1)^4 (eps as in the paper), pi ~ label-symmetric Beta(a, b) unless fixed."""
     theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([4]).to_event(1))
     eps = numpyro.deterministic("params", eps_from_theta(theta))
-    if pi_fixed is None:
-        pi = numpyro.sample("pi", label_symmetric_beta(*pi_prior))
-    else:
-        pi = numpyro.deterministic("pi", jnp.asarray(pi_fixed, eps.dtype))
+    pi = sample_leader_share(pi_prior, pi_fixed)
     numpyro.factor("likelihood", collapsed_log_likelihood(eps, pi, data))
+
+
+def sample_leader_share(pi_prior: tuple[float, float], pi_fixed: float | None) -> jax.Array:
+    """pi, the leaders' share: label-symmetric Beta(a, b), or fixed (recorded as a site)."""
+    if pi_fixed is None:
+        return numpyro.sample("pi", label_symmetric_beta(*pi_prior))
+    return numpyro.deterministic("pi", jnp.asarray(pi_fixed, jnp.float32))
+
+
+def role_marginal(agent_ll: jax.Array, pi: jax.Array) -> jax.Array:
+    """sum_v log(P(F) e^{l_v(F)} + P(L) e^{l_v(L)}) of (2, N) per-agent log-likelihoods."""
+    return jnp.sum(jax.nn.logsumexp(agent_ll + _role_log_prior(pi), axis=0))
+
+
+def role_posterior(agent_ll: jax.Array, pi: jax.Array) -> jax.Array:
+    """(N,) P(r_v = L) by Bayes' rule from (2, N) per-agent log-likelihoods."""
+    return jax.nn.sigmoid(jnp.log(pi) - jnp.log1p(-pi) + agent_ll[1] - agent_ll[0])

@@ -108,7 +108,7 @@ def simulate_misspecified(
             jnp.float32(drift),
             jnp.asarray(settings.mu_plus, jnp.float32),
             jnp.asarray(settings.mu_minus, jnp.float32),
-            jnp.float32(settings.rho),
+            jnp.float32(settings.dynamics_rho),
             T=settings.T,
             E=settings.edges_per_step,
         )

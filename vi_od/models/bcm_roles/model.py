@@ -7,10 +7,12 @@ from functools import partial
 from vi_od.data.observations import Observations
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles import (
+    EPS_LABELS,
     EPS_NAMES,
     SWAP_ROLES,
     eps_from_theta,
     forward,
+    learned_rho,
     ppc,
     sbc,
     settings,
@@ -83,6 +85,7 @@ def _statistics(settings: dict, trace, prior: bool) -> dict:
 BCM_ROLES = Model(
     name="bcm-roles",
     param_names=EPS_NAMES,
+    labels=EPS_LABELS,
     swap=tuple(SWAP_ROLES),
     from_theta=eps_from_theta,
     relaxed=Relaxed(
@@ -111,11 +114,13 @@ BCM_ROLES = Model(
         experiment_key=lambda s: (s.N, s.T, round(s.leader_proportion * 1_000_000)),
         skip=simulate.zero_leaders,
         skip_reason="round(N * leader_proportion) < 1",
+        identity=simulate.SimulatorSettings.identity,
     ),
     check_truth=_check_truth,
     statistics=_statistics,
     sbc=sbc.simulate_from_prior,
     prior_spec=sbc.prior_spec,
     ppc=ppc,
+    rho_learned=lambda: learned_rho.with_learned_rho(BCM_ROLES),
     pointwise=POINTWISE,
 )

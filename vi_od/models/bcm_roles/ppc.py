@@ -62,7 +62,7 @@ FAMILIES = ("distance", "time", "spread")
 class Draws(NamedTuple):
     """What the check replicates from, and the point estimates that classify roles."""
 
-    eps: np.ndarray  # (S, 4) posterior draws [F+, L+, F-, L-]
+    eps: np.ndarray  # (S, 4) posterior draws [F+, L+, F-, L-], (S, 5) with rho learned
     p_leader: np.ndarray  # (N,) each agent's P(leader)
     leader_share: float  # estimated share of leaders (pi)
 
@@ -74,9 +74,9 @@ def draws_from_record(record, obs: Observations, most: int = DRAWS) -> Draws:
     these data: the same agents, by id where it names them.
     """
     eps = np.asarray(record.draws, np.float32)
-    if eps.shape[1] != 4:
-        raise ViOdError(f"the fit is of {eps.shape[1]} parameters, not the BCM's 4 eps")
-    outside = eps[(eps < 0) | (eps > 1)]
+    if eps.shape[1] != 4 and tuple(record.param_names)[4:] != ("rho",):
+        raise ViOdError(f"the fit is of {eps.shape[1]} parameters, not the BCM's 4 eps (+ rho)")
+    outside = eps[:, :4][(eps[:, :4] < 0) | (eps[:, :4] > 1)]
     if outside.size:
         raise ViOdError(f"the fit's eps draws hold {outside[0]:g}, outside [0, 1]")
     if record.p_leader is None:
@@ -133,7 +133,9 @@ def layout(obs: Observations, draws: Draws) -> Layout:
     d = obs.abs_diff[order].astype(np.float64)
     window = (np.arange(obs.M, dtype=np.int64) * WINDOWS // obs.M)[order]
     in_bin = lambda edges: np.clip(np.searchsorted(edges, d, side="right") - 1, 0, len(edges) - 2)
-    base, plus, minus = _log_ratios(draws.eps.mean(axis=0).astype(np.float64), d, obs.rho)
+    mean = draws.eps.mean(axis=0).astype(np.float64)
+    rho = mean[4] if mean.size > 4 else obs.rho  # rho learned: its posterior mean
+    base, plus, minus = _log_ratios(mean, d, rho)
     share = min(max(draws.leader_share, 1e-6), 1 - 1e-6)
     prior_odds = math.log(share) - math.log1p(-share)
     as_float = lambda a: jnp.asarray(a, jnp.float32)
@@ -151,7 +153,7 @@ def layout(obs: Observations, draws: Draws) -> Layout:
         llr_base=as_float(prior_odds + np.bincount(receiver, base, minlength=obs.N)),
         llr_plus=as_float(plus),
         llr_minus=as_float(minus),
-        rho=jnp.float32(obs.rho),
+        rho=jnp.float32(rho),
     )
 
 
@@ -202,7 +204,8 @@ def _observed(data: Layout) -> dict:
 
 @jax.jit
 def _replicate(keys: jax.Array, eps: jax.Array, p_leader: jax.Array, data: Layout) -> dict:
-    """Per draw: roles ~ Bernoulli(P(leader)), s+ and s- ~ the model at the observed |d|."""
+    """Per draw: roles ~ Bernoulli(P(leader)), s+ and s- ~ the model at the observed |d|
+    (at the draw's own rho when rho is learned)."""
 
     def one(inputs):
         key, e = inputs
@@ -210,8 +213,9 @@ def _replicate(keys: jax.Array, eps: jax.Array, p_leader: jax.Array, data: Layou
         leader = jax.random.bernoulli(k_roles, p_leader)[data.receiver]
         eps_plus = jnp.where(leader, e[1], e[0])
         eps_minus = jnp.where(leader, e[3], e[2])
-        p_plus = jax.nn.sigmoid(data.rho * (eps_plus - data.abs_diff))
-        p_minus = jax.nn.sigmoid(-data.rho * (eps_minus - data.abs_diff))
+        rho = e[4] if e.shape[0] > 4 else data.rho
+        p_plus = jax.nn.sigmoid(rho * (eps_plus - data.abs_diff))
+        p_minus = jax.nn.sigmoid(-rho * (eps_minus - data.abs_diff))
         s_plus = (jax.random.uniform(k_plus, p_plus.shape) < p_plus).astype(jnp.float32)
         s_minus = (jax.random.uniform(k_minus, p_minus.shape) < p_minus).astype(jnp.float32)
         return _summaries(s_plus, s_minus, data)
@@ -362,6 +366,11 @@ def check(obs: Observations, draws: Draws, seed: int = 0, alpha: float = ALPHA) 
         _replicate(keys, jnp.asarray(draws.eps), jnp.asarray(draws.p_leader), data)
     )
     stats = statistics(jax.device_get(_observed(data)), replicated)
+    return verdict(stats, alpha, int(draws.eps.shape[0]), start)
+
+
+def verdict(stats: list[Statistic], alpha: float, draws: int, start: float) -> Check:
+    """Each tested statistic's p-value, Holm's adjustment over them, and the misfit call."""
     p = np.array([
         p_value(s.observed, s.replicated, 0.5 / s.n if s.family != "spread" else 0.0)
         if s.tested else np.nan
@@ -371,8 +380,7 @@ def check(obs: Observations, draws: Draws, seed: int = 0, alpha: float = ALPHA) 
     tested = ~np.isnan(p)
     adjusted[tested] = holm(p[tested])
     misfit = bool(np.any(adjusted[tested] < alpha))
-    wall = time.perf_counter() - start
-    return Check(misfit, alpha, int(draws.eps.shape[0]), stats, p, adjusted, wall)
+    return Check(misfit, alpha, draws, stats, p, adjusted, time.perf_counter() - start)
 
 
 def to_json(result: Check, **context) -> dict:

@@ -100,7 +100,8 @@ def simulate_from_prior(simulator: dict, spec: dict, seed: int) -> Trace:
     """
     truth = draw_truth(spec, simulator["N"], seed)
     mu_plus, mu_minus = simulator["mu_plus"], simulator["mu_minus"]
-    dyn = dynamics_from_eps(truth.eps, mu_plus, mu_minus, simulator["rho"])
+    rho = float("inf") if simulator.get("deterministic") else simulator["rho"]  # the hard rule
+    dyn = dynamics_from_eps(truth.eps, mu_plus, mu_minus, rho)
     X, u, v, s_plus, s_minus = jax.device_get(
         _simulate(
             jax.random.PRNGKey(seed),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number
@@ -21,10 +22,24 @@ class SimulatorSettings:
     mu_minus: tuple[float, float] = (0.02, 0.02)
     rho: float = 32.0
     eps: tuple[float, float, float, float] | None = None
+    deterministic: bool = False  # the hard rule s+ = [|d| < eps+], s- = [|d| > eps-]
 
     @property
     def n_leaders(self) -> int:
         return round(self.N * self.leader_proportion)
+
+    def identity(self) -> dict:
+        """The fields that name a sweep job: the hard rule only when chosen, so that the
+        paper grid's job ids (from before it existed) stay those of its committed runs."""
+        fields = dataclasses.asdict(self)
+        if not self.deterministic:
+            del fields["deterministic"]
+        return fields
+
+    @property
+    def dynamics_rho(self) -> float:
+        """The steepness the simulation draws with: rho, or infinity for the hard rule."""
+        return float("inf") if self.deterministic else self.rho
 
     def validate(self) -> SimulatorSettings:
         """Raise ViOdError naming the first bad key and what it may be."""
@@ -69,7 +84,11 @@ def settings_from_config(values: dict) -> SimulatorSettings:
         "mu_minus": tuple(as_number(float, "simulator.mu_minus", m) for m in sim.pop("mu_minus")),
         "rho": as_number(float, "simulator.rho", sim.pop("rho")),
         "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
+        "deterministic": sim.pop("deterministic", False),
     }
+    if not isinstance(fields["deterministic"], bool):
+        raise ViOdError(f"simulator.deterministic={fields['deterministic']} is not allowed: "
+                        "must be true or false")  # fmt: skip
     if sim:
         raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
     return SimulatorSettings(**fields).validate()

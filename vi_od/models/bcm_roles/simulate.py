@@ -170,7 +170,7 @@ def dense_trace_bytes(settings: SimulatorSettings) -> int:
 def simulate_trace(settings: SimulatorSettings, seed: int) -> Trace:
     """Simulate a Trace (truth included) from validated settings and an integer seed."""
     eps = np.asarray(settings.eps if settings.eps is not None else draw_eps_from_grid(seed))
-    dyn = dynamics_from_eps(eps, settings.mu_plus, settings.mu_minus, settings.rho)
+    dyn = dynamics_from_eps(eps, settings.mu_plus, settings.mu_minus, settings.dynamics_rho)
     sim = simulate_jit(
         jax.random.PRNGKey(seed),
         dyn,
@@ -362,7 +362,7 @@ def simulate_stream(
     ... (up to T - 1, the final ones) come along. `chunk`: steps per chunk, about.
     """
     eps = np.asarray(settings.eps if settings.eps is not None else draw_eps_from_grid(seed))
-    dyn = dynamics_from_eps(eps, settings.mu_plus, settings.mu_minus, settings.rho)
+    dyn = dynamics_from_eps(eps, settings.mu_plus, settings.mu_minus, settings.dynamics_rho)
     N, E, n_steps = settings.N, settings.edges_per_step, settings.T - 1
     k_roles, k_x0, k_pairs, k_out = split_simulation_key(jax.random.PRNGKey(seed))
     roles = jax.random.permutation(k_roles, (jnp.arange(N) < settings.n_leaders).astype(jnp.int32))

@@ -35,6 +35,7 @@ from vi_od.models.pooled import (
     pooled_table,
     rho_from_theta,
 )
+from vi_od.models.pooled_ppc import PooledCheck
 
 NAMES = ("eps",)
 
@@ -152,6 +153,13 @@ def _from_theta_rho(theta):
     return jnp.concatenate([eps_from_theta(theta[..., :1]), rho_from_theta(theta[..., 1:])], -1)
 
 
+def _outcomes(params, arrays):
+    """|d|, P(s = 1) and P(s- = 1) = 0 at every interaction (`vi-od check`)."""
+    abs_diff, _, rho = arrays
+    rho = params[1] if params.shape[0] > 1 else rho
+    return abs_diff, jax.nn.sigmoid(rho * (params[0] - abs_diff)), jnp.zeros_like(abs_diff)
+
+
 # --- forward simulation for abc / abc-smc -----------------------------------------------------
 
 
@@ -247,6 +255,8 @@ def make_model(learn_rho: bool = False) -> Model:
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,
+        labels=(r"$\varepsilon$", r"$\rho$"),
+        ppc=PooledCheck(data=_arrays, outcomes=_outcomes, n_params=P, negative=False),
         rho_learned=None if learn_rho else partial(make_model, True),
         pointwise=None if learn_rho else POINTWISE,  # tabulated at the data's rho
     )
