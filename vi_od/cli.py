@@ -666,6 +666,147 @@ def check(
                 console.print(f"check drawn to {plot}")
 
 
+def model_names(text: str) -> list[str]:
+    """--models a,b,c as names, each checked before any model (and JAX) is imported."""
+    from vi_od.models import BUILTIN, LEARNED_RHO
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name.removesuffix(LEARNED_RHO) not in BUILTIN and ":" not in name:
+            raise ViOdError(f"unknown model '{name}' (available: {', '.join(BUILTIN)})")
+    return names
+
+
+@app.command()
+def compare(
+    data_path: Path = DATA,
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides of the method, e.g. method.samples=1000.", show_default=False
+    ),
+    models: str = typer.Option(
+        ..., "--models", help="Models to compare, comma-separated (e.g. bcm-roles,bcm)."
+    ),
+    method: str = typer.Option(
+        None, "--method", help="Exact method fitting every model (default nuts-marginal)."
+    ),
+    seed: int = typer.Option(None, help="Random seed of the fits (default: the config's seed)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the comparison as JSON here."),
+    plot: Path = typer.Option(None, help="Draw ArviZ's compare plot to this image."),
+    kfold: int = typer.Option(
+        None, "--kfold", min=0, help="K-fold over agents: K refits per model; 0 = off "
+        "(default: 10 folds when some agent's Pareto k > 0.7, where the models allow it)."
+    ),
+    opinions: Path = OPINIONS,
+    timezone: str = TIMEZONE,
+    clip: float = CLIP,
+) -> None:
+    """Which model explains the data? Fit each and rank them by PSIS-LOO (docs/compare.md).
+
+    The terms are per agent: the outcomes of every interaction an agent received, its own
+    latent summed out. Prints the ranking, the standard error of each difference, the
+    stacking weights and the Pareto-k diagnostics.
+
+    Example: vi-od compare trace.npz --models bcm-roles,bcm --out compare.json --plot compare.png
+    """
+    from vi_od.config import checked_seed, compose_config, method_settings, with_method
+
+    with user_errors():
+        names = model_names(models)
+        cfg = compose_config(with_method(overrides or [], method))
+        seed = checked_seed(cfg.seed if seed is None else seed)
+        check_writable(out, "--out")
+        check_figure(plot)
+        obs = load_data(data_path, opinions, cfg, timezone, clip)  # a bad file: before JAX
+        chosen, settings = method_settings(cfg)
+        from vi_od.checks import compare as comparing
+        from vi_od.inference import check_limits, convergence
+        from vi_od.inference.fitting import fit_observations, write_json
+        from vi_od.models import get_model
+        from vi_od.progress import quiet
+
+        fitted = [get_model(name) for name in names]
+        candidates = comparing.prepare(obs, fitted, chosen.needs, chosen.name)
+        for model in fitted:
+            check_limits(chosen, obs, settings, model)
+
+        if kfold is not None and kfold:
+            comparing.check_kfold(obs, candidates, kfold)
+
+        def fit_one(model, data):
+            if data is obs:  # K-fold's refits run quietly
+                console.print(f"fitting {model.name} ({chosen.name}, seed {seed})")
+            return fit_observations(data, chosen.name, settings, seed, model)
+
+        result, fits = comparing.run(obs, candidates, fit_one)
+        for name, f in fits.items():
+            means = "  ".join(f"{k}={v:.3f}" for k, v in f.record.summary["mean"].items())
+            console.print(f"{name}: {means}  ({f.record.wall_time_s:.1f} s)")
+            if note := convergence.warning({"method": f.record.method, **f.record.info}):
+                print(f"warning: {name}: {note}", file=sys.stderr)
+        print_comparison(result)
+        for note in result.warnings:
+            print(f"warning: {note}", file=sys.stderr)
+        folds = kfold
+        if folds is None and result.warnings:  # high Pareto k: LOO is unreliable, refit
+            folds = comparing.AUTO_FOLDS if comparing.kfold_possible(obs, candidates) else 0
+            if not folds:
+                print("warning: no K-fold fallback: a model replays the opinions from X[0]",
+                      file=sys.stderr)  # fmt: skip
+        cv = None
+        if folds:
+            console.print(f"K-fold over agents: {folds} folds x {len(candidates)} models")
+            with quiet():
+                cv = comparing.kfold(obs, candidates, fit_one, folds, seed)
+            print_kfold(cv)
+        with all_or_nothing() as wrote:
+            if out is not None:
+                summaries = {n: comparing.fit_summary(f.record) for n, f in fits.items()}
+                context = {"data": str(data_path), "method": chosen.name, "seed": seed,
+                           "interactions": obs.M}  # fmt: skip
+                record = comparing.to_json(result, summaries, cv, **context)
+                wrote(write_json(record, out))
+                console.print(f"comparison written to {out}")
+            if plot is not None:
+                wrote(plot)
+                save_figure(comparing.figure(result), plot)
+                console.print(f"comparison drawn to {plot}")
+
+
+def print_kfold(cv) -> None:
+    """K-fold's held-out elpd per model, best first."""
+    table = Table(title=f"{cv.folds}-fold cross-validation over agents (held-out elpd)")
+    for column in ("model", "elpd_kfold", "se", "elpd_diff", "dse"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, r in cv.table.items():
+        table.add_row(name, *(f"{r[k]:.1f}" for k in ("elpd_kfold", "se", "elpd_diff", "dse")))
+    console.print(table)
+    console.print(f"best by K-fold: {cv.best}")
+
+
+def print_comparison(result) -> None:
+    """The ranking as a table, best first, then the verdict in one line."""
+    from vi_od.checks.compare import CLEAR, SMALL, rows
+
+    table = Table(title=f"PSIS-LOO over {result.agents} agents (higher elpd is better)")
+    columns = ["model", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo", "k>0.7"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in rows(result):
+        table.add_row(r["model"], f"{r['elpd_loo']:.1f}", f"{r['se']:.1f}",
+                      f"{r['elpd_diff']:.1f}", f"{r['dse']:.1f}", f"{r['weight']:.2f}",
+                      f"{r['p_loo']:.1f}", str(r["k_above_0.7"]))  # fmt: skip
+    console.print(table)
+    others = list(result.table.index[1:])
+    clear = [n for n in others if result.clear_over(n)]
+    close = [n for n in others if n not in clear]
+    line = f"best: {result.best}"
+    if clear:
+        line += f"; clearly ahead of {', '.join(clear)} (by > {SMALL:g} and > {CLEAR:g} SE)"
+    if close:
+        line += f"; not distinguishable from {', '.join(close)} (within {SMALL:g} or {CLEAR:g} SE)"
+    console.print(line)
+
+
 def print_fit(record, obs: Observations) -> None:
     """The estimates of a fit as a table, then latents, accuracy and cost in one line each."""
     from vi_od.models import get_model

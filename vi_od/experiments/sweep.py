@@ -54,6 +54,7 @@ from vi_od.config import (
 from vi_od.errors import ViOdError
 from vi_od.experiments import results, worker
 from vi_od.models import DEFAULT as DEFAULT_MODEL
+from vi_od.models import get_model
 
 DEFAULT_TIMEOUT_S = 3 * 3600.0
 BACKENDS = ("loky", "dask", "slurm")
@@ -75,6 +76,7 @@ class Job:
     seed: int  # simulates the trace
     fit_seed: int  # seeds the fit
     truth: dict | None = None  # SBC: the prior the truth is drawn from (None: the paper's grid)
+    compare: list[str] | None = None  # sweep=compare: the models fitted and ranked (vi-od compare)
 
     @property
     def cell(self) -> str:
@@ -320,6 +322,19 @@ def _truth(cfg: DictConfig, method: str, knobs: dict) -> dict | None:
     return model.prior_spec(method, knobs)
 
 
+def _compared(cfg: DictConfig) -> list[str] | None:
+    """The sweep file's `compare`: the models every experiment's trace is compared on."""
+    names = cfg.sweep.get("compare")
+    if names is None:
+        return None
+    names = OmegaConf.to_container(names) if OmegaConf.is_config(names) else names
+    if not isinstance(names, list) or len(names) < 2:
+        raise ViOdError(f"sweep.compare={names} is not allowed: must be a list of >= 2 models")
+    for name in names:
+        get_model(str(name))
+    return [str(n) for n in names]
+
+
 def job_of(cfg: DictConfig, sweep: str) -> Job:
     """The validated job of a resolved grid point.
 
@@ -347,6 +362,9 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
     truth = _truth(cfg, method.name, knobs)
     if truth is not None:  # methods with one prior share a trace; other priors need their own
         identity["truth"] = experiment["truth"] = truth
+    compared = _compared(cfg)
+    if compared is not None:  # the trace is the experiment's; the job is the comparison
+        identity["compare"] = compared
     return Job(
         job_id=_digest(identity),
         exp_id=_digest(experiment),
@@ -360,6 +378,7 @@ def job_of(cfg: DictConfig, sweep: str) -> Job:
         seed=trace_seed,
         fit_seed=fit_seed,
         truth=truth,
+        compare=compared,
     )
 
 

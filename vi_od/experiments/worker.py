@@ -289,6 +289,31 @@ def _fit(job: dict, trace):
                                 model)  # fmt: skip
 
 
+def _compare(job: dict, trace) -> dict:
+    """sweep=compare: fit every model of `job["compare"]` to the trace and rank them (PSIS-LOO);
+    the row's compare_* columns say which won and whether the generating model did."""
+    import time
+
+    from vi_od.checks import compare as comparing
+    from vi_od.data.trace import to_observations
+    from vi_od.inference import get
+    from vi_od.inference.fitting import fit_observations
+    from vi_od.models import get_model
+    from vi_od.progress import quiet
+
+    start = time.perf_counter()
+    method = get(job["method"])
+    settings = method.Settings(**job["settings"]).validate()
+    obs = to_observations(trace)
+    models = [get_model(name) for name in job["compare"]]
+    candidates = comparing.prepare(obs, models, method.needs, method.name)
+    with quiet():
+        fit = lambda m, data: fit_observations(data, method.name, settings, job["fit_seed"], m)
+        result, fits = comparing.run(obs, candidates, fit)
+    row = make_row(job, trace, None, "ok", None, time.perf_counter() - start)
+    return row | comparing.row_columns(result, get_model(job["model"]).name, fits)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Child process: pin, start JAX, get the trace, fit, write the row."""
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
@@ -299,6 +324,9 @@ def main(argv: list[str] | None = None) -> None:
 
     job, results_dir = spec["job"], spec["results_dir"]
     trace = _experiment_trace(job, results_dir)
+    if job.get("compare"):
+        results.write_row(Path(results_dir) / "runs", _compare(job, trace))
+        return
     fit = _fit(job, trace)
     row = make_row(job, trace, fit, "ok", None, fit.record.wall_time_s)
     results.write_row(Path(results_dir) / "runs", row)

@@ -85,6 +85,20 @@ class Simulation:
 
 
 @dataclass(frozen=True)
+class Pointwise:
+    """Each agent's log-likelihood per posterior draw: the terms of model comparison (vi-od
+    compare, docs/compare.md). Term v scores the outcomes (s+, s-) of every interaction agent v
+    received, with v's own latent summed out inside it. `table(obs)` builds what the terms
+    read, or refuses in one line data the model cannot score; `agents(params (S, P + D), pi
+    (S,) or None, data)` gives (S, N); `opinion_gap(data)`, for a model that replays the
+    opinions instead of reading the data's X, is how far the nearest replay is from X."""
+
+    table: Callable  # (obs) -> the data the terms read
+    agents: Callable  # (params, pi, data) -> (S, N) log-likelihood per draw and agent
+    opinion_gap: Callable | None = None  # (data) -> max |X - replay|; None: reads X
+
+
+@dataclass(frozen=True)
 class Model:
     """A model as every layer sees it.
 
@@ -116,6 +130,7 @@ class Model:
     truth_values: Callable | None = None  # (data) -> values of truth_names; default data.eps
     rho_learned: Callable | None = None  # () -> this model with rho a parameter (model.rho=learn)
     labels: tuple[str, ...] = ()  # how figures write `names` (TeX), when not by the names
+    pointwise: Pointwise | None = None  # per-agent log-likelihoods (vi-od compare)
 
     @property
     def n_params(self) -> int:
@@ -173,6 +188,7 @@ BUILTIN = {
     "bcm-backfire": "vi_od.models.bcm_backfire:BCM_BACKFIRE",
     "bcm-feed": "vi_od.models.bcm_feed.model:BCM_FEED",
     "bcm-rewire": "vi_od.models.bcm_rewire.model:BCM_REWIRE",
+    "bcm": "vi_od.models.bcm:BCM",
 }
 DEFAULT = "bcm-roles"
 # Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
@@ -183,6 +199,7 @@ SETTINGS = {
     "bcm-backfire": "vi_od.models.bcm_backfire.settings:settings_from_config",
     "bcm-feed": "vi_od.models.bcm_feed.settings:settings_from_config",
     "bcm-rewire": "vi_od.models.bcm_rewire.settings:settings_from_config",
+    "bcm": "vi_od.models.bcm.settings:settings_from_config",
 }
 
 

@@ -32,6 +32,7 @@ from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
 from vi_od.errors import ViOdError, require
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
+from vi_od.models.bcm_backfire.pointwise import POINTWISE
 from vi_od.models.bcm_backfire.settings import (
     EPS_MINUS_GRID,
     EPS_PLUS_GRID,
@@ -408,6 +409,7 @@ def make_model(learn_rho: bool = False) -> Model:
         labels=(r"$\varepsilon^+$", r"$\varepsilon^-$", *([r"$\rho$"] if learn_rho else []), "b"),
         ppc=PooledCheck(data=replayed, outcomes=_predicted, n_params=P + 1),
         rho_learned=None if learn_rho else partial(make_model, True),
+        pointwise=None if learn_rho else POINTWISE,  # tabulated at the data's rho
     )
 
 

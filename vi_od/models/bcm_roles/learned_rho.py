@@ -304,5 +304,6 @@ def with_learned_rho(model: Model) -> Model:
         check_truth=_check_truth,
         sbc=_sbc,
         prior_spec=_prior_spec,
+        pointwise=None,  # vi-od compare takes models with rho fixed
         rho_learned=None,
     )

@@ -20,6 +20,7 @@ from vi_od.models.bcm_roles import (
     validate_eps,
 )
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
+from vi_od.models.bcm_roles.pointwise import POINTWISE
 from vi_od.models.bcm_roles.relaxed import (
     Interactions,
     grid_size,
@@ -121,4 +122,5 @@ BCM_ROLES = Model(
     prior_spec=sbc.prior_spec,
     ppc=ppc,
     rho_learned=lambda: learned_rho.with_learned_rho(BCM_ROLES),
+    pointwise=POINTWISE,
 )

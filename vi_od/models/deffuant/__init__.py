@@ -26,6 +26,7 @@ from vi_od.data.trace import Trace
 from vi_od.errors import ViOdError, require
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles.simulate import draw_pairs
+from vi_od.models.deffuant.pointwise import POINTWISE
 from vi_od.models.deffuant.settings import Settings, settings_from_config
 from vi_od.models.pooled import (
     exact_plus,
@@ -257,6 +258,7 @@ def make_model(learn_rho: bool = False) -> Model:
         labels=(r"$\varepsilon$", r"$\rho$"),
         ppc=PooledCheck(data=_arrays, outcomes=_outcomes, n_params=P, negative=False),
         rho_learned=None if learn_rho else partial(make_model, True),
+        pointwise=None if learn_rho else POINTWISE,  # tabulated at the data's rho
     )
 
 
