@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import as_pair
+from vi_od.models.pooled_settings import as_pair, check_eps  # noqa: F401 (re-exported)
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the paper's grids (bcm_roles)
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -39,12 +39,6 @@ class Settings:
         if self.eps is not None:
             check_eps(self.eps, "simulator.eps")
         return self
-
-
-def check_eps(eps, where: str) -> None:
-    """[eps+, eps-] with eps+ in [0, 1/2] and eps- in [1/2, 1]."""
-    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
-    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5], eps- in [0.5, 1]")
 
 
 def settings_from_config(values: dict) -> Settings:

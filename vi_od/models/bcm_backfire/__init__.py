@@ -38,7 +38,7 @@ from vi_od.models.bcm_backfire.settings import (
     EPS_PLUS_GRID,
     MU_GRID,
     Settings,
-    _check_eps,
+    check_eps,
     settings_from_config,
 )
 from vi_od.models.bcm_roles.simulate import draw_pairs
@@ -309,7 +309,7 @@ def _counts(key, params, z, obs: Observed, deterministic: bool):
 
 def _check_truth(truth, where: str) -> None:
     require(len(truth) == 3 and truth[2] in (0, 1), where, list(truth), "[eps+, eps-, b]")
-    _check_eps(truth[:2], where)
+    check_eps(truth[:2], where)
 
 
 def _statistics(settings: dict, trace, prior: bool) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number, require
+from vi_od.models.pooled_settings import check_eps  # noqa: F401 (re-exported)
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -35,16 +36,11 @@ class Settings:
             require(mu is None or 0 <= mu <= 0.5, f"simulator.{key}", mu, "null or in [0, 0.5]")
         require(self.backfire in (None, 0, 1), "simulator.backfire", self.backfire, "null, 0 or 1")
         if self.eps is not None:
-            _check_eps(self.eps, "simulator.eps")
+            check_eps(self.eps, "simulator.eps")
         require(self.rho > 0, "simulator.rho", self.rho, "> 0")
         require(isinstance(self.deterministic, bool), "simulator.deterministic",
                 self.deterministic, "true or false")  # fmt: skip
         return self
-
-
-def _check_eps(eps, where: str) -> None:
-    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
-    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5] and eps- in [0.5, 1]")
 
 
 def settings_from_config(values: dict) -> Settings:

@@ -9,6 +9,7 @@ import numpy as np
 
 from vi_od.data.columns import Columns
 from vi_od.errors import ViOdError, as_number, require
+from vi_od.models.pooled_settings import check_eps  # noqa: F401 (re-exported)
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -48,11 +49,6 @@ class Settings:
         require(isinstance(self.deterministic, bool), "simulator.deterministic",
                 self.deterministic, "true or false")  # fmt: skip
         return self
-
-
-def check_eps(eps, where: str) -> None:
-    ok = len(eps) == 2 and 0 <= eps[0] <= 0.5 and 0.5 <= eps[1] <= 1
-    require(ok, where, list(eps), "[eps+, eps-] with eps+ in [0, 0.5] and eps- in [0.5, 1]")
 
 
 def settings_from_config(values: dict) -> Settings:
