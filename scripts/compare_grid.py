@@ -12,7 +12,7 @@ import pandas as pd
 from vi_od.experiments import results
 
 KEEP = ["model", "compare_models", "N", "T", "rep", "seed", "status", "compare_best",
-        "compare_true_first", "compare_clear", "compare_true_weight", "compare_margin",
+        "compare_top", "compare_true_first", "compare_clear", "compare_true_weight", "compare_margin",
         "compare_margin_se", "wall_time_s"]  # fmt: skip
 
 
@@ -26,7 +26,7 @@ def load(paths: list[str]) -> pd.DataFrame:
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per cell: runs, true model first, first and clear, not clearly beaten, weight >= 0.9."""
     ok = runs[runs.status == "ok"].copy()
-    ok["clearly_beaten"] = ~ok.compare_true_first & ok.compare_clear
+    ok["clearly_beaten"] = (ok.compare_top != ok.model) & ok.compare_clear
     ok["first_and_clear"] = ok.compare_true_first & ok.compare_clear
     ok["weight_ge_0.9"] = ok.compare_true_weight >= 0.9
     ok["true_k_bad"] = [row[f"k_bad_{row.model}"] > 0 for _, row in ok.iterrows()]
@@ -34,6 +34,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "runs": cells.size(),
         "first": cells.compare_true_first.mean(),
+        "top_elpd": (ok.compare_top == ok.model).groupby([ok[k] for k in
+                     ("model", "N", "T", "compare_models")]).mean(),  # fmt: skip
         "first_and_clear": cells.first_and_clear.mean(),
         "not_clearly_beaten": 1 - cells.clearly_beaten.mean(),
         "weight_ge_0.9": cells["weight_ge_0.9"].mean(),

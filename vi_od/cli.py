@@ -796,10 +796,15 @@ def print_comparison(result) -> None:
                       f"{r['elpd_diff']:.1f}", f"{r['dse']:.1f}", f"{r['weight']:.2f}",
                       f"{r['p_loo']:.1f}", str(r["k_above_0.7"]))  # fmt: skip
     console.print(table)
-    others = list(result.table.index[1:])
+    others = [n for n in result.table.index[1:] if n != result.best]
     clear = [n for n in others if result.clear_over(n)]
     close = [n for n in others if n not in clear]
     line = f"best: {result.best}"
+    if result.best != result.top:
+        lead = result.table.loc[result.best]
+        line += (f" (fewest parameters within 1 SE of {result.top}, whose lead of "
+                 f"{lead['elpd_diff']:.1f} +- {lead['dse']:.1f} is noise)")
+        close = [n for n in close if n != result.top]
     if clear:
         line += f"; clearly ahead of {', '.join(clear)} (by > {SMALL:g} and > {CLEAR:g} SE)"
     if close:

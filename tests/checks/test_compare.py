@@ -130,6 +130,7 @@ def test_no_leaders_are_not_claimed_on_a_one_role_trace():
     result = compared(trace, ["bcm-roles", "bcm"])
     bcm_roles_clearly_ahead = result.best == "bcm-roles" and result.clear_over("bcm")
     assert not bcm_roles_clearly_ahead
+    assert result.best == "bcm"  # within one SE, the simpler model
     assert result.scores["bcm"].k_bad == 0
 
 
@@ -238,3 +239,28 @@ def test_agents_that_received_nothing_are_left_out_of_every_model(tmp_path):
         result, _ = comparing.run(obs, candidates, fit)
     assert quiet_agents > 0 and result.agents == obs.N - quiet_agents
     assert all(np.isfinite(s.k_max) for s in result.scores.values())
+
+
+# --- the one-standard-error rule --------------------------------------------------------------
+
+
+def test_the_simplest_model_within_one_se_of_the_top_is_the_verdict():
+    sizes = {"roles": 5, "one": 2, "plain": 1}
+    within = {"roles": (0.0, 0.0), "one": (0.8, 1.0), "plain": (30.0, 5.0)}
+    assert comparing.simplest_of_the_tied(within, sizes) == "one"
+    beyond = {"roles": (0.0, 0.0), "one": (1.2, 1.0), "plain": (30.0, 5.0)}
+    assert comparing.simplest_of_the_tied(beyond, sizes) == "roles"
+    same_size = {"a": (0.0, 0.0), "b": (0.1, 1.0)}  # equal sizes: the elpd order stands
+    assert comparing.simplest_of_the_tied(same_size, {"a": 2, "b": 2}) == "a"
+
+
+def test_a_richer_model_ahead_by_noise_loses_the_verdict_not_the_rank():
+    rng = np.random.default_rng(0)
+    base = rng.normal(-20.0, 1.0, size=(2, 100, 50))  # (chain, draw, agent) terms
+    richer = base + rng.normal(0.01, 0.05, size=(1, 1, 50))  # a hair better on some agents
+    result = comparing.compare({"bcm-roles": richer, "bcm": base}, {"bcm-roles": 5, "bcm": 2})
+    assert result.top == "bcm-roles" and result.best == "bcm"
+    row = comparing.row_columns(result, "bcm", {n: _Fit() for n in result.scores})
+    assert row["compare_true_first"] and row["compare_top"] == "bcm-roles"
+    assert comparing.compare({"bcm-roles": richer + 5.0, "bcm": base},
+                             {"bcm-roles": 5, "bcm": 2}).best == "bcm-roles"  # fmt: skip

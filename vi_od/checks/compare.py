@@ -9,6 +9,11 @@ leaving one interaction out would leave its role, learnt from the others, in. Ar
 PSIS-LOO (`az.loo`), the ranking with the standard error of each difference and the stacking
 weights (`az.compare`), and its plot (`az.plot_compare`).
 
+Nested models that predict alike (the BCM with roles on data without leaders: pi -> 0 is the
+one-role BCM) differ in elpd by noise; the verdict then goes to the simpler one by the
+one-standard-error rule: of the models within one standard error of the difference of the
+highest elpd, the one with the fewest parameters (`Model.size`).
+
 Pareto k > 0.7 means the importance weights of that agent's leave-one-out are unreliable
 (an influential agent, typically one of few leaders); the count is reported with every model
 and a warning printed, never hidden.
@@ -36,6 +41,7 @@ K_BAD = 0.7  # Pareto k above which PSIS-LOO is unreliable (Vehtari et al. 2024)
 OPINION_TOLERANCE = 1e-4  # a replay within this of the data's X reads the same opinions
 CLEAR = 2.0  # a lead of more than CLEAR standard errors of the difference is not noise,
 SMALL = 4.0  # unless under SMALL: there the SE itself is unreliable (Sivula et al. 2022)
+ONE_SE = 1.0  # models this many SE of the difference from the top elpd tie (one-SE rule)
 
 
 def _arviz():
@@ -124,16 +130,28 @@ class ModelScore(NamedTuple):
     pareto_k: np.ndarray  # (N,)
 
 
+def simplest_of_the_tied(diffs: dict[str, tuple[float, float]], sizes: dict[str, int]) -> str:
+    """The one-standard-error rule (Breiman et al. 1984; Hastie et al. 2009, sec. 7.10): of
+    the models whose elpd_diff to the top is within ONE_SE of its standard error, the one with
+    the fewest parameters; among equal sizes, the higher elpd. `diffs`: name -> (elpd_diff,
+    dse), top first."""
+    tied = [n for n, (diff, dse) in diffs.items() if diff <= ONE_SE * dse]
+    return min(tied, key=lambda n: sizes.get(n, 0))  # min keeps the first of equal sizes
+
+
 class Comparison(NamedTuple):
-    """The ranking (ArviZ's compare table, best first), each model's LOO and the warnings."""
+    """The ranking (ArviZ's compare table, highest elpd first), the verdict, each model's LOO
+    and the warnings."""
 
     table: pd.DataFrame
     scores: dict[str, ModelScore]
     agents: int
     warnings: tuple[str, ...]
+    best: str  # the verdict: the top elpd, or a simpler model within one SE of it
 
     @property
-    def best(self) -> str:
+    def top(self) -> str:
+        """The model of the highest elpd."""
         return str(self.table.index[0])
 
     def clear_over(self, name: str) -> bool:
@@ -143,8 +161,9 @@ class Comparison(NamedTuple):
         return bool(row["elpd_diff"] > max(SMALL, CLEAR * row["dse"]))
 
 
-def compare(log_liks: dict[str, np.ndarray]) -> Comparison:
-    """PSIS-LOO of each model's (chain, draw, N) terms, ranked, with stacking weights."""
+def compare(log_liks: dict[str, np.ndarray], sizes: dict[str, int] | None = None) -> Comparison:
+    """PSIS-LOO of each model's (chain, draw, N) terms, ranked, with stacking weights; the
+    verdict by the one-SE rule over the models' `sizes` (none: the top elpd)."""
     az = _arviz()
     idata = {name: az.from_dict(posterior={"_": np.zeros(ll.shape[:2])},
                                 log_likelihood={"agent": ll}) for name, ll in log_liks.items()}
@@ -167,7 +186,8 @@ def compare(log_liks: dict[str, np.ndarray]) -> Comparison:
                 f"(max {s.k_max:.2f}): their leave-one-out terms are unreliable"
             )
     n = next(iter(log_liks.values())).shape[-1]
-    return Comparison(table, scores, n, tuple(notes))
+    diffs = {str(m): (float(r["elpd_diff"]), float(r["dse"])) for m, r in table.iterrows()}
+    return Comparison(table, scores, n, tuple(notes), simplest_of_the_tied(diffs, sizes or {}))
 
 
 def rows(result: Comparison) -> list[dict]:
@@ -191,8 +211,10 @@ def to_json(result: Comparison, fits: dict[str, dict], cv: KFold | None = None,
     best = result.best
     verdict = {
         "best": best,
+        "top_elpd": result.top,
         "clear_over": {n: result.clear_over(n) for n in result.table.index[1:]},
-        "rule": f"clear: elpd_diff > max({SMALL:g}, {CLEAR:g} dse)",
+        "rule": f"clear: elpd_diff > max({SMALL:g}, {CLEAR:g} dse); best: the fewest "
+        f"parameters within {ONE_SE:g} dse of the top elpd",
     }
     return {**context, "unit": "agent", "agents": result.agents, "criterion": "PSIS-LOO (ArviZ)",
             "ranking": rows(result), "verdict": verdict, "warnings": list(result.warnings),
@@ -209,6 +231,7 @@ def row_columns(result: Comparison, truth: str, fits: dict) -> dict:
     out = {
         "compare_models": ",".join(result.scores),
         "compare_best": result.best,
+        "compare_top": result.top,
         "compare_margin": float(runner_up["elpd_diff"]),
         "compare_margin_se": float(runner_up["dse"]),
         "compare_clear": all(result.clear_over(n) for n in table.index[1:]),
@@ -250,21 +273,19 @@ def run(
     for name, ll in log_liks.items():
         if not np.isfinite(ll).all():
             raise ViOdError(f"model {name}: a pointwise log-likelihood is not finite")
-    return compare(log_liks), fits
+    return compare(log_liks, {c.model.name: c.model.size for c in candidates}), fits
 
 
 # --- K-fold over agents: no importance sampling, K refits per model ---------------------------
 
 
 class KFold(NamedTuple):
-    """Held-out elpd of each model, best first: per model (elpd, se, elpd_diff, dse)."""
+    """Held-out elpd of each model, highest first: per model (elpd, se, elpd_diff, dse), and
+    the verdict by the same one-SE rule as PSIS-LOO's."""
 
     folds: int
     table: dict[str, dict[str, float]]
-
-    @property
-    def best(self) -> str:
-        return next(iter(self.table))
+    best: str
 
 
 def agent_folds(N: int, k: int, seed: int) -> np.ndarray:
@@ -326,7 +347,9 @@ def kfold(
         diff = best - terms[n]
         table[n] = {"elpd_kfold": elpd[n], "se": float(np.sqrt(obs.N * terms[n].var())),
                     "elpd_diff": float(diff.sum()), "dse": float(np.sqrt(obs.N * diff.var()))}
-    return KFold(k, table)
+    diffs = {n: (r["elpd_diff"], r["dse"]) for n, r in table.items()}
+    return KFold(k, table, simplest_of_the_tied(diffs, {c.model.name: c.model.size
+                                                        for c in candidates}))
 
 
 def fit_summary(record) -> dict:

@@ -143,6 +143,12 @@ class Model:
         return self.param_names + self.discrete_names
 
     @property
+    def size(self) -> int:
+        """Parameters counted for parsimony (vi-od compare's tie rule): the continuous ones,
+        the global discrete ones, and one for a latent per agent with its share."""
+        return len(self.names) + self.has_agents
+
+    @property
     def has_agents(self) -> bool:
         """Whether the model has a binary latent per agent (P(latent = 1) is reported)."""
         return self.swap is not None
