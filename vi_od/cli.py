@@ -684,7 +684,11 @@ def compare(
         None, help="Hydra overrides of the method, e.g. method.samples=1000.", show_default=False
     ),
     models: str = typer.Option(
-        ..., "--models", help="Models to compare, comma-separated (e.g. bcm-roles,bcm)."
+        None, "--models", help="Models to compare, comma-separated (e.g. bcm-roles,bcm)."
+    ),
+    fits: str = typer.Option(
+        None, "--fits", help="Compare these fit files (vi-od fit --out, an exact method, of "
+        "DATA) instead of fitting here, comma-separated: their models are compared."
     ),
     method: str = typer.Option(
         None, "--method", help="Exact method fitting every model (default nuts-marginal)."
@@ -707,17 +711,20 @@ def compare(
     stacking weights and the Pareto-k diagnostics.
 
     Example: vi-od compare trace.npz --models bcm-roles,bcm --out compare.json --plot compare.png
+
+    Example: vi-od compare trace.npz --fits roles.json,one-role.json
     """
     from vi_od.config import checked_seed, compose_config, method_settings, with_method
 
     with user_errors():
-        names = model_names(models)
+        records, names = compared_fits(fits, models, method, kfold)
         cfg = compose_config(with_method(overrides or [], method))
         seed = checked_seed(cfg.seed if seed is None else seed)
         check_writable(out, "--out")
         check_figure(plot)
         obs = load_data(data_path, opinions, cfg, timezone, clip)  # a bad file: before JAX
         chosen, settings = method_settings(cfg)
+        method_name = records[0][1].method if records else chosen.name
         from vi_od.checks import compare as comparing
         from vi_od.inference import check_limits, convergence
         from vi_od.inference.fitting import fit_observations, write_json
@@ -725,14 +732,20 @@ def compare(
         from vi_od.progress import quiet
 
         fitted = [get_model(name) for name in names]
-        candidates = comparing.prepare(obs, fitted, chosen.needs, chosen.name)
-        for model in fitted:
+        candidates = comparing.prepare(obs, fitted, "collapsed" if records else chosen.needs,
+                                       method_name)  # fmt: skip
+        from_files = {m.name: comparing.fit_from_file(r, str(p), m, obs, "collapsed")
+                      for m, (p, r) in zip(fitted, records)}  # fmt: skip
+        for model in fitted if not records else ():
             check_limits(chosen, obs, settings, model)
 
         if kfold is not None and kfold:
             comparing.check_kfold(obs, candidates, kfold)
 
         def fit_one(model, data):
+            if model.name in from_files:
+                console.print(f"{model.name}: the fit of {records[names.index(model.name)][0]}")
+                return from_files[model.name]
             if data is obs:  # K-fold's refits run quietly
                 console.print(f"fitting {model.name} ({chosen.name}, seed {seed})")
             return fit_observations(data, chosen.name, settings, seed, model)
@@ -747,6 +760,10 @@ def compare(
         for note in result.warnings:
             print(f"warning: {note}", file=sys.stderr)
         folds = kfold
+        if folds is None and result.warnings and records:
+            folds = 0
+            print("warning: no K-fold fallback from fit files: compare without --fits to refit",
+                  file=sys.stderr)  # fmt: skip
         if folds is None and result.warnings:  # high Pareto k: LOO is unreliable, refit
             folds = comparing.AUTO_FOLDS if comparing.kfold_possible(obs, candidates) else 0
             if not folds:
@@ -761,8 +778,10 @@ def compare(
         with all_or_nothing() as wrote:
             if out is not None:
                 summaries = {n: comparing.fit_summary(f.record) for n, f in fits.items()}
-                context = {"data": str(data_path), "method": chosen.name, "seed": seed,
+                context = {"data": str(data_path), "method": method_name, "seed": seed,
                            "interactions": obs.M}  # fmt: skip
+                if records:
+                    context["fit_files"] = {n: str(p) for n, (p, _) in zip(names, records)}
                 record = comparing.to_json(result, summaries, cv, **context)
                 wrote(write_json(record, out))
                 console.print(f"comparison written to {out}")
@@ -770,6 +789,26 @@ def compare(
                 wrote(plot)
                 save_figure(comparing.figure(result), plot)
                 console.print(f"comparison drawn to {plot}")
+
+
+def compared_fits(fits: str | None, models: str | None, method: str | None, kfold: int | None):
+    """`vi-od compare`'s models: ([], names of --models), or from --fits ([(path, record)],
+    their models); one-line refusals of what cannot go together."""
+    if fits is None:
+        if models is None:
+            raise ViOdError("give the models to compare (--models a,b) or their fit files "
+                            "(--fits a.json,b.json)")  # fmt: skip
+        return [], model_names(models)
+    if method is not None:
+        raise ViOdError("--method: the fit files name their methods; give --fits or --method")
+    if kfold:
+        raise ViOdError("--kfold refits every model: compare without --fits")
+    paths = [Path(p.strip()) for p in fits.split(",") if p.strip()]
+    records = [(p, read_fit_record(p)) for p in paths]
+    names = [r.model for _, r in records]
+    if models is not None and sorted(model_names(models)) != sorted(names):
+        raise ViOdError(f"--models {models}: the fit files are of {', '.join(names)}")
+    return records, names
 
 
 def print_kfold(cv) -> None:

@@ -264,3 +264,75 @@ def test_a_richer_model_ahead_by_noise_loses_the_verdict_not_the_rank():
     assert row["compare_true_first"] and row["compare_top"] == "bcm-roles"
     assert comparing.compare({"bcm-roles": richer + 5.0, "bcm": base},
                              {"bcm-roles": 5, "bcm": 2}).best == "bcm-roles"  # fmt: skip
+
+
+# --- fit files as input (--fits) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fit_files(tmp_path_factory):
+    """A trace with leaders, its bcm-roles and bcm fits by nuts-marginal and one by
+    svi-normal, written as fit files; and the comparison of the same fits made here."""
+    from vi_od.inference.fitting import write_json
+
+    folder = tmp_path_factory.mktemp("fits")
+    trace = simulated("bcm-roles", 21, N=30, T=100, leader_proportion=0.1)
+    path = trace_io.save(trace, folder / "t.npz")
+    obs = to_observations(trace)
+    method = get("nuts-marginal")
+    settings = method.Settings(warmup=100, samples=100).validate()
+    files, fits = {}, {}
+    with quiet():
+        for name in ("bcm-roles", "bcm"):
+            fits[name] = fit_observations(obs, method.name, settings, 0, get_model(name))
+            files[name] = write_json(fits[name].record.to_json(), folder / f"{name}.json")
+        svi = get("svi-normal")
+        relaxed = fit_observations(obs, svi.name, svi.Settings(steps=50).validate(), 0,
+                                   get_model("bcm"))
+        files["svi"] = write_json(relaxed.record.to_json(), folder / "svi.json")
+    candidates = comparing.prepare(obs, [get_model("bcm-roles"), get_model("bcm")],
+                                   method.needs, method.name)  # fmt: skip
+    here, _ = comparing.run(obs, candidates, lambda m, _: fits[m.name])
+    return path, files, here
+
+
+def test_fit_files_compare_as_the_fits_they_hold(fit_files, tmp_path):
+    path, files, here = fit_files
+    out = tmp_path / "c.json"
+    args = ["compare", path, "--fits", f"{files['bcm-roles']},{files['bcm']}", "--out", out]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    ranking = {r["model"]: r for r in json.loads(out.read_text())["ranking"]}
+    for name, score in here.scores.items():  # the file's draws: 6 decimals of the same draws
+        assert ranking[name]["elpd_loo"] == pytest.approx(score.elpd, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("which", "more", "match"),
+    [
+        ("bcm-roles,svi", [], "needs an exact method"),
+        ("bcm-roles,bcm", ["--method", "svi-marginal"], "give --fits or --method"),
+        ("bcm-roles,bcm", ["--kfold", "3"], "compare without --fits"),
+        ("bcm-roles,bcm", ["--models", "bcm,deffuant"], "the fit files are of bcm-roles, bcm"),
+        ("bcm-roles,bcm-roles", [], "listed twice"),
+    ],
+)
+def test_fit_files_that_cannot_be_compared_are_refused(fit_files, tmp_path, which, more, match):
+    path, files, _ = fit_files
+    fits = ",".join(str(files[w]) for w in which.split(","))
+    out = tmp_path / "c.json"
+    one_line_error(["compare", path, "--fits", fits, *more, "--out", out], match)
+    assert not out.exists()
+
+
+def test_a_fit_of_other_data_or_of_unnamed_data_is_refused(fit_files, tmp_path):
+    path, files, _ = fit_files
+    other = trace_io.save(simulated("bcm-roles", 22, N=30, T=100, leader_proportion=0.1),
+                          tmp_path / "other.npz")  # same agents 0..29, other interactions
+    fits = f"{files['bcm-roles']},{files['bcm']}"
+    one_line_error(["compare", other, "--fits", fits], "not a fit of these data")
+    old = json.loads(files["bcm"].read_text())
+    del old["data_fingerprint"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    one_line_error(["compare", path, "--fits", f"{files['bcm-roles']},{tmp_path / 'old.json'}"],
+                   "does not name its data")  # fmt: skip

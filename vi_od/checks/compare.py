@@ -118,6 +118,38 @@ def log_likelihood(posterior: Posterior, candidate: Candidate) -> np.ndarray:
     return ll.reshape(chains, draws, -1)
 
 
+class FileFit(NamedTuple):
+    """A fit read from a fit file (`vi-od fit --out`), shaped as a fit made here: its
+    posterior holds the record's draws as one chain."""
+
+    posterior: Posterior
+    record: object  # FitRecord
+
+
+def fit_from_file(record, path: str, model: Model, obs: Observations, needs: str) -> FileFit:
+    """A fit file as a comparison's fit of `model`, or a one-line refusal: a fit by a method
+    that does not sum the latents out, of other data, or without the latent share's draws."""
+    from vi_od.inference import get
+
+    if record.model != model.name:
+        raise ViOdError(f"{path}: a fit of model {record.model}, not {model.name}")
+    method = get(record.method) if record.method else None
+    if method is None or method.needs != needs:
+        raise ViOdError(f"{path}: fitted by {record.method or 'an unknown method'}; compare "
+                        "needs an exact method (nuts-marginal, svi-marginal)")  # fmt: skip
+    if record.data_fingerprint is None:
+        raise ViOdError(f"{path}: the fit file does not name its data (written by an older "
+                        "vi-od): fit again with vi-od fit --out")  # fmt: skip
+    if record.data_fingerprint != obs.fingerprint():
+        raise ViOdError(f"{path}: not a fit of these data (other interactions or opinions)")
+    pi = record.pi_draws
+    if model.has_agents and pi is None:
+        raise ViOdError(f"{path}: no draws of the latent share: fit again with vi-od fit --out")
+    draws = {"params": record.draws[None]} | ({} if pi is None else {"pi": pi[None]})
+    posterior = Posterior(record.method, record.param_names, record.draws, draws=draws)
+    return FileFit(posterior, record)
+
+
 class ModelScore(NamedTuple):
     """One model's PSIS-LOO."""
 

@@ -63,6 +63,21 @@ class Observations:
         """(N,) number of interactions each agent received."""
         return np.bincount(self.receiver, minlength=self.N)
 
+    def fingerprint(self) -> str:
+        """A digest of what every fit reads (who received what, from whom, when, at which
+        opinions, with which outcomes, and the model's own columns): a fit file names the
+        data it was fitted to, and `vi-od compare --fits` refuses a fit of other data."""
+        import hashlib
+
+        digest = hashlib.blake2b(digest_size=16)
+        columns = (self.time, self.sender, self.receiver, self.sender_opinion,
+                   self.receiver_opinion, self.s_plus, self.s_minus,
+                   *(self.extra[k] for k in sorted(self.extra)))  # fmt: skip
+        for column in columns:
+            digest.update(np.ascontiguousarray(column).tobytes())
+        digest.update(str(self.N).encode())
+        return digest.hexdigest()
+
     def require_interactions(self) -> None:
         """A fit needs at least one interaction."""
         if self.M == 0:

@@ -44,8 +44,9 @@ def warning(record: dict) -> str | None:
     if worst is None:
         return f"{method} has not converged (final loss {record.get('final_loss')}): more steps"
     r_hat, ess, needed = worst
+    other = "" if method == "nuts-marginal" else " or use --method nuts-marginal"
     return (
         f"{method} has not converged: max r_hat {r_hat:.3f} (want <= {R_HAT_MAX}), min ESS "
         f"{ess:.0f} (want >= {needed:.0f}); the estimates are not to be trusted: run more "
-        "warmup and samples (method.warmup=, method.samples=) or use --method nuts-marginal"
+        f"warmup and samples (method.warmup=, method.samples=){other}"
     )

@@ -40,6 +40,8 @@ class FitRecord:
     p_leader: np.ndarray | None = None  # (N,) P(per-agent latent = 1), models with one
     p_leader_std: np.ndarray | None = None
     metrics: dict | None = None
+    pi_draws: np.ndarray | None = None  # (S,) the per-agent latent's share at each draw
+    data_fingerprint: str | None = None  # Observations.fingerprint() of the data fitted
 
     @classmethod
     def of(cls, posterior: Posterior, obs: Observations, model: Model, *, method: str,
@@ -49,6 +51,10 @@ class FitRecord:
                   "q05": posterior.quantile(0.05), "q95": posterior.quantile(0.95)}  # fmt: skip
         summary = {k: dict(zip(posterior.param_names, map(float, v))) for k, v in values.items()}
         scored = obs.roles is not None or obs.eps is not None
+        pi = (posterior.draws or {}).get("pi")
+        if pi is not None:
+            pi = np.asarray(pi, np.float64).reshape(-1)
+            pi = thin_draws(pi[:, None])[:, 0] if pi.size == posterior.samples.shape[0] else None
         return cls(
             model=model.name,
             method=method,
@@ -63,6 +69,8 @@ class FitRecord:
             p_leader=posterior.p_leader,
             p_leader_std=posterior.p_leader_std,
             metrics=metrics(posterior, obs, model) if scored else None,
+            pi_draws=pi,
+            data_fingerprint=obs.fingerprint(),
         )
 
     @property
@@ -84,7 +92,10 @@ class FitRecord:
         if self.metrics is not None:
             out["metrics"] = self.metrics
         out["draws"] = {"params": self.draws.tolist()}
+        if self.pi_draws is not None:
+            out["draws"]["pi"] = self.pi_draws.tolist()
         out["agent_ids"] = self.agent_ids
+        out["data_fingerprint"] = self.data_fingerprint
         return out
 
     @classmethod
@@ -106,6 +117,11 @@ class FitRecord:
                 f"{where}: 'draws' must hold at least 2 draws of the {len(names)} parameters "
                 f"{', '.join(names)}; fit again with vi-od fit --out"
             )
+        pi = (data.get("draws") or {}).get("pi")
+        if pi is not None:
+            pi = _array(pi, f"{where}: 'draws.pi'", ndim=1)
+            if pi.shape[0] != draws.shape[0] or ((pi < 0) | (pi > 1)).any():
+                raise ViOdError(f"{where}: 'draws.pi' must hold one share in [0, 1] per draw")
         p_leader = data.get("p_leader")
         if p_leader is not None:
             p_leader = _array(p_leader, f"{where}: 'p_leader'", ndim=1)
@@ -114,7 +130,7 @@ class FitRecord:
                 raise ViOdError(f"{where}: 'p_leader' holds {outside[0]:g}, outside [0, 1]")
         known = {"model", "method", "settings", "seed", "wall_time_s", "param_names", "draws",
                  "p_leader", "p_leader_std", "roles", "n_leaders_found", "metrics", "agent_ids",
-                 *STATS, *_OLD_KEYS.values()}  # fmt: skip
+                 "data_fingerprint", *STATS, *_OLD_KEYS.values()}  # fmt: skip
         return cls(
             model=str(data.get("model", "bcm-roles")),
             method=str(data.get("method", "")),
@@ -129,6 +145,8 @@ class FitRecord:
             p_leader=p_leader,
             p_leader_std=None,
             metrics=data.get("metrics"),
+            pi_draws=pi,
+            data_fingerprint=data.get("data_fingerprint"),
         )
 
     def row(self) -> dict:
