@@ -70,3 +70,20 @@ def test_an_event_log_without_its_steps_is_refused_in_one_line():
     with pytest.raises(ViOdError, match="replays the opinions from X\\[0\\]"):
         get("nuts-marginal").fit(obs, get("nuts-marginal").Settings(), jax.random.PRNGKey(0),
                                  MODEL)  # fmt: skip
+
+
+def test_the_relaxed_methods_start_in_the_mode_of_the_likelier_b():
+    # A journal-design experiment (N = 50, T = 2048, hard rule, b = 0) where svi-normal from
+    # its own random start settled in b = 1's mode for fit seeds 0 and 2 (eps- 0.984, b 0.997)
+    settings = Settings(N=50, T=2048, eps=(0.05, 0.85), mu_plus=0.07, mu_minus=0.15,
+                        backfire=0, deterministic=True)  # fmt: skip
+    obs = to_observations(simulate_trace(settings.validate(), 114773664))
+    start = MODEL.relaxed.start(obs)
+    assert float(start["backfire"]) < 0.5
+    method = get("svi-normal")
+    with quiet():
+        for seed in (0, 2):
+            fit = fit_observations(obs, method.name, method.Settings(steps=5000).validate(), seed,
+                                   MODEL)  # fmt: skip
+            mean = fit.record.summary["mean"]
+            assert mean["backfire"] < 0.5 and abs(mean["eps_minus"] - 0.85) < 0.02

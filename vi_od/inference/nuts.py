@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
-from numpyro.infer import NUTS, init_to_median, init_to_sample, init_to_uniform
+from numpyro.infer import NUTS, init_to_median, init_to_sample, init_to_uniform, init_to_value
 from numpyro.util import is_prng_key
 
 from vi_od.data.observations import Observations
@@ -92,13 +92,14 @@ def model_and_args(obs: Observations, settings: Settings, model: Model) -> tuple
     return partial(relaxed, temperature=settings.temperature), (arrays,)
 
 
-def make_kernel(model: Callable, settings: Settings) -> NUTS:
-    """numpyro's NUTS on the model, with the settings' adaptation target and depth."""
+def make_kernel(model: Callable, settings: Settings, start: dict | None = None) -> NUTS:
+    """numpyro's NUTS on the model, with the settings' adaptation target and depth, from the
+    model's start values (Relaxed.start) where it has them, else by `settings.init`."""
     return NUTS(
         model,
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_tree_depth,
-        init_strategy=INIT[settings.init],
+        init_strategy=INIT[settings.init] if start is None else init_to_value(values=start),
     )
 
 
@@ -141,9 +142,11 @@ def _chunk_runner(kernel: NUTS, model_args: tuple, vectorized: bool, unpack: Cal
     return lambda state, n: jitted(state, n, model_args)
 
 
-def run_chains(model, model_args: tuple, settings: Settings, keys, advance, unpack) -> dict:
+def run_chains(
+    model, model_args: tuple, settings: Settings, keys, advance, unpack, start=None
+) -> dict:
     """Warmup + sampling of one batch of chains (keys (C, 2), vectorized) or of one chain."""
-    kernel = make_kernel(model, settings)
+    kernel = make_kernel(model, settings, start)
     vectorized = not is_prng_key(keys)
     n_chains = keys.shape[0] if vectorized else 1
     state = kernel.init(keys, settings.warmup, model_args=model_args)
@@ -201,14 +204,16 @@ def thin(n_draws: int, num: int) -> np.ndarray:
 def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
     """NUTS on the relaxed model; estimates from num_samples draws thinned from all chains."""
     relaxed, model_args = model_and_args(obs, settings, model)
+    start = None if model.relaxed.start is None else model.relaxed.start(obs)
     keys = jax.random.split(key, settings.chains)
     total = (settings.warmup + settings.samples) * settings.chains
     with task("NUTS", total=total, unit="iterations") as advance:
         if settings.chain_method == "vectorized" and settings.chains > 1:
-            out = run_chains(relaxed, model_args, settings, keys, advance, model.relaxed.unpack)
+            out = run_chains(relaxed, model_args, settings, keys, advance, model.relaxed.unpack,
+                             start)  # fmt: skip
         else:
-            parts = [run_chains(relaxed, model_args, settings, k, advance, model.relaxed.unpack)
-                     for k in keys]  # fmt: skip
+            parts = [run_chains(relaxed, model_args, settings, k, advance, model.relaxed.unpack,
+                                start) for k in keys]  # fmt: skip
             out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     params = out["params"]
     if model.has_agents:

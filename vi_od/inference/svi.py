@@ -24,7 +24,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer import SVI, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.optim import Adam
 
@@ -121,16 +121,19 @@ def _guide(settings: NormalSettings) -> Guide:
     return Guide("normal")
 
 
-def _svi(guide: Guide, model: Model, lr=0.01) -> SVI:
+def _svi(guide: Guide, model: Model, lr=0.01, start: dict | None = None) -> SVI:
     """A fresh SVI for the model's relaxed form (model arguments: data, temperature).
 
-    lr may be traced: a new learning rate does not compile anew.
+    lr may be traced: a new learning rate does not compile anew. `start`: the model's start
+    values (Relaxed.start), the normal guide's initial location; a flow starts as its own.
     """
     model = model.relaxed.model
     if guide.kind == "bnaf":
         auto = FastAutoBNAFNormal(
             model, num_flows=guide.num_flows, hidden_factors=list(guide.hidden_factors)
         )
+    elif start is not None:
+        auto = AutoNormal(model, init_loc_fn=init_to_value(values=start))
     else:
         auto = AutoNormal(model)
     return SVI(model, auto, Adam(lr), Trace_ELBO())
@@ -144,9 +147,9 @@ def _ready(guide: Guide, model: Model, data, temperature, lr=0.01) -> SVI:
 
 
 @partial(jax.jit, static_argnums=(0, 1), compiler_options=RUN_ONCE)
-def _init(guide: Guide, model: Model, keys, data, temperature):
+def _init(guide: Guide, model: Model, keys, data, temperature, start=None):
     """One SVI state per key, stacked on a leading restart axis."""
-    svi = _svi(guide, model)
+    svi = _svi(guide, model, start=start)
     return jax.vmap(lambda key: svi.init(key, data, temperature))(keys)
 
 
@@ -203,13 +206,14 @@ def optimise(
     *,
     chunk: int = CHUNK,
     description: str = "SVI",
+    start: dict | None = None,
 ) -> Run:
     """Run one SVI step per temperature from one initialisation per key, in compiled chunks.
 
     Raises ViOdError when every restart's loss has become NaN or infinite.
     """
     steps, lr = len(temperatures), jnp.float32(lr)
-    states = _init(guide, model, keys, data, jnp.float32(temperatures[-1]))
+    states = _init(guide, model, keys, data, jnp.float32(temperatures[-1]), start)
     length = min(chunk, steps)
     padded = np.concatenate([temperatures, np.full(length, temperatures[-1], np.float32)])
     losses = []
@@ -265,6 +269,7 @@ def fit(
         jax.random.split(k_init, settings.restarts),
         chunk=chunk,
         description=name,
+        start=None if model.relaxed.start is None else model.relaxed.start(obs),
     )
     final = final_losses(run.losses)
     best = int(np.argmin(final))

@@ -35,6 +35,7 @@ class Relaxed:
     model: Callable  # numpyro model (data, temperature)
     table_bytes: Callable  # (obs) -> peak bytes of building and holding `table(obs)`
     unpack: Callable  # (sites dict) -> (parameters, per-agent latent or None)
+    start: Callable | None = None  # (obs) -> {site: value} to start from; None: the method's own
 
 
 @dataclass(frozen=True)

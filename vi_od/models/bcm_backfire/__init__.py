@@ -261,6 +261,19 @@ def _start(log_likelihoods, P, data):
     return jnp.stack(theta)
 
 
+def _relaxed_start(log_likelihoods, table, from_theta, P, obs) -> dict:
+    """Where the relaxed methods start: the collapsed start's parameters and b at its likelier
+    value there. From their own random start they settled in the wrong b's mode in a quarter
+    of the journal design's runs (svi-normal: b right 0.73, against 0.90 for the collapsed
+    methods, which start here)."""
+    data = table(obs)
+    theta = _start(log_likelihoods, P, data)
+    ll = log_likelihoods(from_theta(theta), data)
+    b = (ll[1] > ll[0]).astype(jnp.float32)
+    logit = 2.0 * (2.0 * b - 1.0)  # b's relaxed prior leaning to it, well inside N(0, 1)'s range
+    return {"theta": jnp.append(theta, logit), LATENT: 0.05 + 0.9 * b}
+
+
 def _unpack(from_theta, P, sites: dict):
     params = from_theta(sites["theta"][..., :P])
     return jnp.concatenate([params, sites[LATENT][..., None]], axis=-1), None
@@ -384,6 +397,7 @@ def make_model(learn_rho: bool = False) -> Model:
             exact=lambda obs: (partial(_relaxed, _exact_log_likelihoods, from_theta, P),
                                replayed(obs)),
             unpack=partial(_unpack, from_theta, P), table_bytes=_table_bytes,
+            start=partial(_relaxed_start, ll, table, from_theta, P),
         ),  # fmt: skip
         collapsed=Collapsed(
             table=table, model=partial(collapsed, ll, from_theta, P), table_bytes=_table_bytes,
