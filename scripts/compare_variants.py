@@ -3,6 +3,11 @@
     python scripts/compare_variants.py docs/results/journal_backfire.parquet
     python scripts/compare_variants.py docs/results/journal_feed.parquet
     python scripts/compare_variants.py docs/results/journal_rewire.parquet
+    python scripts/compare_variants.py --markdown docs/results/journal_*.parquet
+
+`--markdown`: one table for every variant given (the README's), per method ours beside the
+journal's method of the same name on the cells ours ran (our exact methods beside the
+journal's best method per cell).
 
 A cell is (N, T) for bcm-backfire, (T, F) for bcm-feed and (T, q) for bcm-rewire (N = 400). Per method:
 runs, mean eps RMSE (bcm-feed: eps+, eps-) or RMSE of (eps+, eps-, beta) (bcm-rewire), its
@@ -22,6 +27,8 @@ from vi_od.models import get_model
 
 CELLS = {"bcm-backfire": ["N", "T"], "bcm-feed": ["T", "feed_size"], "bcm-rewire": ["T", "q"]}
 EXTRA = {"bcm-backfire": ["backfire_right"], "bcm-feed": ["rel_error_k"]}
+ORDER = ["nuts-marginal +rho", "svi-marginal +rho", "nuts-marginal", "svi-marginal", "nuts",
+         "svi-nf", "svi-normal", "abc-smc", "abc"]  # fmt: skip
 
 
 def ours(path: str) -> tuple[str, pd.DataFrame]:
@@ -65,5 +72,40 @@ def main(path: str) -> None:
     print("\njournal's best method per cell, averaged over the cells:", best.round(4).to_dict())
 
 
+def markdown(paths: list[str]) -> None:
+    """Per variant and method: ours vs the journal's mean error (± s.e.) and median time."""
+    print("| variant | method | runs | eps error (± s.e.) | extra | median s | journal: same "
+          "method on these cells (error / extra / median s) |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for path in paths:
+        model, mine = ours(path)
+        cells, extra = CELLS[model], EXTRA.get(model, [])
+        theirs = get_model(model).published()
+        for method in sorted(mine["method"].unique(), key=ORDER.index):
+            runs = mine[mine["method"] == method]
+            here = theirs.merge(runs[cells].drop_duplicates(), on=cells)
+            same = here[here["method"] == method]
+            err = runs["rmse_eps"]
+            row = [model, method, len(runs), f"{err.mean():.4f} ± {err.sem():.4f}",
+                   " / ".join(f"{runs[m].mean():.3f}" for m in extra) or "-",
+                   f"{runs['wall_time_s'].median():.1f}"]  # fmt: skip
+            if len(same):
+                row.append(f"{same['rmse_eps'].mean():.4f} / "
+                           + "".join(f"{same[m].mean():.3f} / " for m in extra)
+                           + f"{same['wall_time_s'].median():.0f} ({len(same)} runs)")  # fmt: skip
+            else:  # exact methods: the journal's best method per cell
+                per_cell = here.groupby([*cells, "method"])[["rmse_eps", *extra]].mean()
+                best = per_cell.groupby(level=cells).min()
+                right = [m for m in extra if m.endswith("_right")]
+                best[right] = per_cell[right].groupby(level=cells).max()
+                best = best.mean()
+                row.append("best per cell: " + " / ".join(f"{best[m]:.4f}" if m == "rmse_eps"
+                           else f"{best[m]:.3f}" for m in ["rmse_eps", *extra]))  # fmt: skip
+            print("| " + " | ".join(str(x) for x in row) + " |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--markdown":
+        markdown(sys.argv[2:])
+    else:
+        main(sys.argv[1])
