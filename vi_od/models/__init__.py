@@ -73,7 +73,11 @@ class Simulation:
 
     `settings` is a frozen dataclass with `validate()`; `from_config(cfg)` builds it from a
     composed config; `simulate(settings, seed)` returns a Trace with its truth;
-    `experiment_key(settings)` the numbers that seed a sweep's experiment."""
+    `experiment_key(settings)` the numbers that seed a sweep's experiment. A model that can
+    `stream` writes `vi-od simulate ... --out x.parquet` chunk by chunk, at any size:
+    `stream(settings, seed, activity, snapshot_every)` returns a
+    `vi_od.data.stream.StreamedLog`, and `stream_bytes(settings, snapshot_every)` its peak
+    memory, checked before it starts."""
 
     settings: type
     from_config: Callable  # (composed DictConfig) -> settings
@@ -82,6 +86,8 @@ class Simulation:
     skip: Callable | None = None  # (config values) -> whether a grid cell is skipped
     skip_reason: str = ""  # what a skipped cell lacks, for the sweep's summary line
     identity: Callable | None = None  # (settings) -> the dict that names a job; default all fields
+    stream: Callable | None = None  # (settings, seed, activity, snapshot_every) -> StreamedLog
+    stream_bytes: Callable | None = None  # (settings, snapshot_every) -> peak bytes of `stream`
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ BCM_ROLES = Model(
         skip=simulate.zero_leaders,
         skip_reason="round(N * leader_proportion) < 1",
         identity=simulate.SimulatorSettings.identity,
+        stream=simulate.stream_log,
+        stream_bytes=simulate.stream_bytes,
     ),
     check_truth=_check_truth,
     statistics=_statistics,
