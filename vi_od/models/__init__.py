@@ -209,22 +209,45 @@ SETTINGS = {
 }
 
 
+def _settings_module(base: str):
+    """A built-in model's settings module: its face without JAX."""
+    return importlib.import_module(SETTINGS[base].partition(":")[0])
+
+
 def columns_of(name: str) -> Columns | None:
     """The model's own observation columns (None: the common ones only), without importing
     JAX for a built-in model: its settings module's COLUMNS."""
     base = name.removesuffix(LEARNED_RHO)
     if base in SETTINGS:
-        module = importlib.import_module(SETTINGS[base].partition(":")[0])
-        return getattr(module, "COLUMNS", None)
+        return getattr(_settings_module(base), "COLUMNS", None)
     return get_model(name).columns
+
+
+def truth_check(name: str) -> Callable | None:
+    """The model's check of the truth a data file records (`Model.check_truth`), without
+    importing JAX for a built-in model: its settings module's `check_truth`. A learned-rho
+    model's files record its base model's truth (rho rides beside it)."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS:
+        return _settings_module(base).check_truth
+    return get_model(base).check_truth
+
+
+def truth_names(name: str) -> tuple[str, ...]:
+    """The names of the truth a data file of model `name` records, in order: a built-in
+    model's settings module's TRUTH_NAMES where it has them (no JAX), else its record's."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS and hasattr(_settings_module(base), "TRUTH_NAMES"):
+        return _settings_module(base).TRUTH_NAMES
+    model = get_model(base)
+    return model.truth_names or model.names
 
 
 def settings_reader(name: str) -> Callable:
     """(config values) -> the model's simulator settings, without importing JAX where it can."""
     base = name.removesuffix(LEARNED_RHO)
     if base in SETTINGS:
-        module, _, attribute = SETTINGS[base].partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return getattr(_settings_module(base), SETTINGS[base].partition(":")[2])
     model = get_model(name)
     if model.simulation is None:
         raise ViOdError(f"model {model.name} has no simulator")
