@@ -197,8 +197,9 @@ BUILTIN = {
     "bcm": "vi_od.models.bcm:BCM",
 }
 DEFAULT = "bcm-roles"
-# Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
-# or `vi-od fit` is answered before JAX starts.
+# Each built-in model's settings module, importable without JAX: its settings reader, and its
+# COLUMNS, check_truth and TRUTH_NAMES where it has them. Bad input to `vi-od simulate`, `vi-od
+# fit` or `vi-od inspect` (a data file's truth included) is answered before JAX starts.
 SETTINGS = {
     "bcm-roles": "vi_od.models.bcm_roles.settings:settings_from_config",
     "deffuant": "vi_od.models.deffuant.settings:settings_from_config",
