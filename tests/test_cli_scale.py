@@ -50,6 +50,9 @@ def test_event_log_options_need_an_event_log(tmp_path):
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x.parquet"),
                                  "--activity", "pareto"])  # fmt: skip
     one_line_error(result, "--activity", "zipf:A")
+    result = runner.invoke(app, ["simulate", "model=deffuant", "--out",
+                                 str(tmp_path / "x.parquet")])  # fmt: skip
+    one_line_error(result, "model deffuant writes .npz traces")  # it has no Simulation.stream
     assert list(tmp_path.iterdir()) == []
 
 

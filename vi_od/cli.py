@@ -116,17 +116,17 @@ def simulate(
 
         model = model_of(cfg)
 
+        if out.suffix == ".parquet" and model.simulation.stream is not None:
+            from vi_od.data.stream import Activity
+
+            flow = Activity.parse(activity)
+            simulate_event_log(model, settings, seed, flow, out, snapshots, plot is not None)
+            return
         if out.suffix == ".parquet" and model.columns is not None:
             simulate_model_log(model, settings, seed, out, snapshots, activity, plot)
             return
         if out.suffix == ".parquet":
-            if model.name != "bcm-roles":
-                raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
-            from vi_od.models.bcm_roles import simulate as sim
-
-            flow = sim.Activity.parse(activity)
-            simulate_event_log(settings, seed, flow, out, snapshots, plot is not None)
-            return
+            raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
         if out.suffix != ".npz":
             raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
         if snapshots is not None or activity != "uniform":
@@ -160,27 +160,24 @@ OPINIONS = typer.Option(
 )
 
 
-def simulate_event_log(settings, seed: int, activity, out: Path, every, plot: bool) -> None:
-    """`vi-od simulate ... --out x.parquet`: stream the simulation into an event log."""
+def simulate_event_log(model, settings, seed: int, activity, out: Path, every, plot: bool) -> None:
+    """`vi-od simulate ... --out x.parquet` for a model that streams: its event log, chunk by
+    chunk (`Simulation.stream`)."""
     from vi_od import limits
     from vi_od.data import eventlog_writer
-    from vi_od.models import get_model
-    from vi_od.models.bcm_roles import simulate as sim
     from vi_od.progress import task
 
     if plot:
         raise ViOdError("--plot draws a dense .npz trace; an event log keeps --snapshots K")
     M = (settings.T - 1) * settings.edges_per_step
-    limits.require_memory(f"simulating {M} interactions", sim.stream_bytes(settings, every))
-    stream = sim.simulate_stream(settings, seed, activity, snapshot_every=every)
-    meta = eventlog_writer.truth_metadata(stream, settings, seed, activity)
+    peak = model.simulation.stream_bytes(settings, every)
+    limits.require_memory(f"simulating {M} interactions", peak)
+    log = model.simulation.stream(settings, seed, activity, every)
+    meta = eventlog_writer.log_metadata(log, activity)
     with task("simulating", total=settings.T - 1) as advance:
-        counts = eventlog_writer.write_event_log(out, stream, meta, every is not None, advance)
-    summary = {"N": settings.N, "T": settings.T, "E": settings.edges_per_step,
-               "activity": activity.kind if activity.kind == "uniform"
-               else f"zipf:{activity.exponent:g}", **counts,
-               "n_leaders": int(stream.roles.sum())}  # fmt: skip
-    summary.update(zip(get_model("bcm-roles").names, (float(e) for e in stream.eps)))
+        counts = eventlog_writer.write_event_log(out, log.chunks, meta, every is not None, advance)
+    summary = {"N": settings.N, "T": settings.T, "E": settings.edges_per_step}
+    summary |= {"activity": activity.text(), **counts, **log.summary}
     print_summary(summary, f"event log written to {out} (seed {seed})")
     if every is not None:
         path = eventlog_writer.snapshots_path(out)

@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 from vi_od.cli import app
 from vi_od.data import load_observations
-from vi_od.data.eventlog import read_roles, sorted_codes
+from vi_od.data.eventlog import read_roles, sorted_codes, summary
 from vi_od.data.trace import save, to_observations
 from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.fitting import fit_observations
+from vi_od.models import DEFAULT, get_model
 from vi_od.models.bcm_roles.forward import observe
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace
 from vi_od.progress import quiet
@@ -260,6 +261,19 @@ def test_metadata_roles_cover_agents_that_never_interacted(trace_obs, tmp_path):
     np.testing.assert_array_equal(obs.roles, trace_obs.roles)
 
 
+def test_a_logs_truth_is_named_by_its_model(trace_obs, tmp_path):
+    """A log without "model" is the default model's: its truth under that model's names; a
+    log of another model under the names it records."""
+    default = load_observations(
+        write(log_table(trace_obs), tmp_path / "old.parquet", truth_metadata(trace_obs))
+    )
+    feed = {"model": "bcm-feed", "names": ["eps_plus", "eps_minus", "k"], "eps": [0.25, 0.75, 3]}
+    other = load_observations(write(log_table(trace_obs), tmp_path / "feed.parquet", feed))
+    names = lambda obs: [k.removesuffix(" (truth)") for k in summary(obs) if "(truth)" in k]
+    assert names(default) == ["leaders", *get_model(DEFAULT).names]
+    assert names(other) == feed["names"] and other.meta["model"] == "bcm-feed"
+
+
 def test_read_roles_aligns_known_roles_with_the_data(tmp_path):
     path = write(
         pa.table({"agent": ["c", "a", "b", "zed"], "role": ["leader", "follower", "1", "0"]}),
@@ -304,6 +318,11 @@ def raw(text, name="log.csv"):
         return tmp / name
 
     return make
+
+
+def truth(metadata):
+    """GOOD as a Parquet log whose schema metadata carries this truth."""
+    return lambda tmp: write(pa.table(GOOD), tmp / "log.parquet", metadata)
 
 
 def with_opinions(log_columns, opinions):
@@ -354,6 +373,17 @@ BAD = {
     "bad metadata": (
         lambda tmp: write(pa.table(GOOD), tmp / "log.parquet", {"roles": [0, 1]}),
         "schema metadata 'vi_od': 'roles' has 2 values for the log's 3 agents",
+    ),
+    "truth: the default model checks its own": (
+        truth({"eps": [0.7, 0.1, 0.6, 0.9]}),  # a log without "model" is the default model's
+        "schema metadata 'vi_od': 'eps'=[0.7, 0.1, 0.6, 0.9] is not allowed: must be eps+ in",
+    ),
+    "truth: the model the log names checks it": (
+        truth({"model": "bcm-feed", "eps": [0.25, 0.75, 0.5]}),
+        "'eps'=[0.25, 0.75, 0.5] is not allowed: must be [eps+, eps-, k] with k an integer",
+    ),
+    "truth: of a model vi-od cannot find": (
+        truth({"model": "nope", "eps": [0.1]}), "schema metadata 'vi_od': unknown model 'nope'"
     ),
     "as-of: no opinion yet": (
         with_opinions(

@@ -7,21 +7,18 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from vi_od.data.eventlog_writer import (
-    META_KEY,
-    snapshots_path,
-    truth_metadata,
-    write_event_log,
-)
-from vi_od.models.bcm_roles.simulate import Activity, SimulatorSettings, simulate_stream
+from vi_od.data.eventlog_writer import META_KEY, log_metadata, snapshots_path, write_event_log
+from vi_od.data.stream import Activity
+from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_stream, stream_log
 
 SETTINGS = SimulatorSettings(N=30, T=200, leader_proportion=0.1)  # the small_trace
 
 
 def write(path, snapshots=None, chunk=64):
+    """The default model's streamed log, in chunks of `chunk` steps."""
+    meta = log_metadata(stream_log(SETTINGS, 0, Activity(), snapshots), Activity())
     stream = simulate_stream(SETTINGS, 0, snapshot_every=snapshots, chunk=chunk)
-    meta = truth_metadata(stream, SETTINGS, 0, Activity())
-    return write_event_log(path, stream, meta, snapshots is not None), stream
+    return write_event_log(path, stream.chunks, meta, snapshots is not None), stream
 
 
 def test_columns_types_and_truth_are_the_agreed_format(small_trace, tmp_path):
@@ -48,6 +45,7 @@ def test_columns_types_and_truth_are_the_agreed_format(small_trace, tmp_path):
     assert meta["rho"] == 32.0 and meta["seed"] == 0
     assert meta["mu_plus"] == [0.02, 0.02] and meta["mu_minus"] == [0.02, 0.02]
     assert meta["simulator"]["N"] == 30 and meta["simulator"]["T"] == 200
+    assert list(meta)[-2:] == ["activity", "vi_od_version"]  # how the log was made, last
     assert pq.ParquetFile(tmp_path / "log.parquet").num_row_groups == 4  # chunks of 64 steps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.parquet"]
 
@@ -67,9 +65,8 @@ def test_a_failed_write_leaves_nothing(tmp_path):
         yield next(stream.chunks)
         raise RuntimeError("disk full")
 
-    meta = truth_metadata(stream, SETTINGS, 0, Activity())
     with pytest.raises(RuntimeError, match="disk full"):
-        write_event_log(tmp_path / "log.parquet", stream._replace(chunks=broken()), meta)
+        write_event_log(tmp_path / "log.parquet", broken(), {})
     assert list(tmp_path.iterdir()) == []
 
 

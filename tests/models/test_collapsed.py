@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vi_od.data.stream import Activity
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles.collapsed import (
@@ -22,7 +23,6 @@ from vi_od.models.bcm_roles.relaxed import (
     log_likelihood,
 )
 from vi_od.models.bcm_roles.simulate import (
-    Activity,
     SimulatorSettings,
     simulate_stream,
     simulate_trace,

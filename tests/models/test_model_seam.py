@@ -177,15 +177,6 @@ def test_no_method_imports_a_model():
         assert not [m for m in imported if m and m.startswith("vi_od.models.")], path.name
 
 
-# Modules outside vi_od/models that still name the paper's model (its figures and its streamed
-# event-log simulator): the debt the seam test keeps visible. Nothing may be added here.
-STILL_NAMING_THE_PAPERS_MODEL = {
-    "data/eventlog.py",  # truth in a log's metadata is read as the BCM's 4 eps
-    "data/eventlog_writer.py",  # `vi-od simulate --out x.parquet` streams the BCM with roles
-    "cli.py",  # the same streamed simulation
-}
-
-
 def _literals_and_imports(path: Path) -> tuple[set[str], set[str]]:
     tree = ast.parse(path.read_text())
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
@@ -205,7 +196,7 @@ def test_nothing_outside_a_models_package_names_its_parameters_or_imports_it():
     offenders = {}
     for path in sorted(root.rglob("*.py")):
         where = path.relative_to(root).as_posix()
-        if where.startswith("models/") or where in STILL_NAMING_THE_PAPERS_MODEL:
+        if where.startswith("models/"):
             continue
         literals, imported = _literals_and_imports(path)
         bad = sorted(literals & names) + sorted(

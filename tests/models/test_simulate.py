@@ -3,12 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vi_od.data.stream import Activity
 from vi_od.data.trace import to_observations
 from vi_od.errors import ViOdError
 from vi_od.models.bcm_roles.simulate import (
     EPS_MINUS_GRID,
     EPS_PLUS_GRID,
-    Activity,
     SimulatorSettings,
     chunk_steps,
     draw_eps_from_grid,

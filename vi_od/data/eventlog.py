@@ -14,11 +14,12 @@ its interactions at t happen, as the simulator's X[t] is read by step t's intera
 (their effect is X[t + 1]); an opinions table with one row (a, t, X[t, a]) per agent and
 step thus gives back a trace's own |x_u - x_v|. "Strictly before" would read X[t - 1].
 
-A Parquet log may carry its truth as JSON in the schema metadata under b"vi_od": eps
-[F+, L+, F-, L-], roles (0/1 aligned with the sorted agent ids), rho, mu_plus and mu_minus
-([F, L]), seed, simulator; what it lacks of rho and mu comes from the caller (the config).
-A log of another model says so ("model": its name) and its eps are that model's parameters
-in the order of its names (the model checks them).
+A Parquet log may carry its truth as JSON in the schema metadata under b"vi_od": eps (its
+model's true parameters; the default model's [F+, L+, F-, L-]), roles (0/1 aligned with the
+sorted agent ids), rho, mu_plus and mu_minus ([F, L]), seed, simulator; what it lacks of rho
+and mu comes from the caller (the config). A log names its model ("model") and the order of
+its eps ("names"); one without them, as written before they were, is the default model's.
+The model checks its own truth (`vi_od.models.truth_check`, without JAX for a built-in one).
 
 A model with columns of its own (`vi_od.data.columns.Columns`: a feed of senders, an event's
 kind) is read with them when the caller passes its `columns`: each is converted like the
@@ -44,7 +45,7 @@ import pyarrow.parquet as pq
 from vi_od.data.columns import Columns
 from vi_od.data.observations import Observations, from_columns
 from vi_od.errors import ViOdError
-from vi_od.models.bcm_roles import EPS_NAMES
+from vi_od.models import DEFAULT, truth_check, truth_names
 
 LOG_COLUMNS = (
     "time", "sender", "receiver", "sender_opinion", "receiver_opinion", "positive", "negative"
@@ -459,8 +460,10 @@ def _truth(path: Path, schema: pa.Schema, agent_ids: np.ndarray) -> tuple[np.nda
     kept = ("seed", "simulator", "model", "names")
     fields: dict = {"meta": {k: meta[k] for k in kept if k in meta}}
     if meta.get("eps") is not None:
-        other = meta.get("model", "bcm-roles") != "bcm-roles"
-        fields["eps"] = _model_eps(meta["eps"], where) if other else _truth_eps(meta["eps"], where)
+        fields["eps"] = _truth_values(meta["eps"], where)
+        check = _truth_check(meta, where)
+        if check is not None:
+            check(meta["eps"], f"{where}: 'eps'")
     if meta.get("roles") is not None:
         roles = meta["roles"]
         ok = isinstance(roles, list) and all(
@@ -484,23 +487,23 @@ def _truth(path: Path, schema: pa.Schema, agent_ids: np.ndarray) -> tuple[np.nda
     return agent_ids, fields
 
 
-def _truth_eps(eps, where: str) -> np.ndarray:
-    """True eps [F+, L+, F-, L-]: eps+ in [0, 0.5], eps- in [0.5, 1]."""
-    ok = isinstance(eps, list) and len(eps) == 4 and all(_number(e) for e in eps)
-    ok = ok and all(0 <= e <= 0.5 for e in eps[:2]) and all(0.5 <= e <= 1 for e in eps[2:])
-    if not ok:
-        raise ViOdError(
-            f"{where}: 'eps' must be 4 numbers {EPS_NAMES}, eps+ in [0, 0.5] and eps- in "
-            f"[0.5, 1], got {eps}"
-        )
-    return np.asarray(eps, np.float32)
-
-
-def _model_eps(eps, where: str) -> np.ndarray:
-    """Another model's true parameters: a list of finite numbers (the model checks the rest)."""
+def _truth_values(eps, where: str) -> np.ndarray:
+    """The log's model's true parameters: a list of finite numbers (the model checks the rest)."""
     if not (isinstance(eps, list) and eps and all(_number(e) for e in eps)):
         raise ViOdError(f"{where}: 'eps' must be a list of numbers, got {eps}")
     return np.asarray(eps, np.float32)
+
+
+def _truth_check(meta: dict, where: str):
+    """The check of the model a log's truth is of: the one it names, else the default (a log
+    written before logs named their model)."""
+    name = meta.get("model", DEFAULT)
+    if not isinstance(name, str):
+        raise ViOdError(f"{where}: 'model' must be a model's name, got {name}")
+    try:
+        return truth_check(name)
+    except ViOdError as exc:
+        raise ViOdError(f"{where}: {exc}") from None
 
 
 def _agents_of_truth(agent_ids: np.ndarray, n: int, where: str) -> np.ndarray:
@@ -712,6 +715,6 @@ def summary(obs: Observations) -> dict:
     if obs.roles is not None:
         out["leaders (truth)"] = int(obs.roles.sum())
     if obs.eps is not None:
-        names = obs.meta.get("names") or EPS_NAMES  # another model's log names its parameters
+        names = obs.meta.get("names") or truth_names(obs.meta.get("model", DEFAULT))
         out |= {f"{name} (truth)": float(e) for name, e in zip(names, obs.eps)}
     return out

@@ -9,11 +9,12 @@ One row per interaction (`vi_od.data.eventlog` reads it back):
 | sender_opinion, receiver_opinion | float32 | x_u, x_v at the start of the step |
 | positive, negative | int8 | s+ (attraction) and s- (backfire), 0 or 1 |
 
-The truth goes into the schema metadata under key b"vi_od" as JSON: {"eps": [F+, L+, F-,
-L-], "roles": [0/1 per agent 0..N-1], "rho", "mu_plus": [F, L], "mu_minus": [F, L],
-"seed", "simulator": {settings}} (plus "activity" and "vi_od_version"). Snapshots of the
-opinions, when asked for, go to a side file `<name>.snapshots.npz` (`time` (S,) int64,
-`X` (S, N) float32). Files appear complete or not at all (temp file + rename).
+The truth goes into the schema metadata under key b"vi_od" as JSON: what the model's
+stream records (`vi_od.data.stream.StreamedLog.meta`: its truth, dynamics, seed and
+settings; docs/data.md shows the default model's), then "activity" and "vi_od_version".
+Snapshots of the opinions, when asked for, go to a side file `<name>.snapshots.npz`
+(`time` (S,) int64, `X` (S, N) float32). Files appear complete or not at all (temp file
++ rename).
 
 A model with columns of its own (vi_od.data.columns) is written from its trace instead
 (`write_trace_log`): the same columns, then the model's, and the metadata names the model
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 
 from vi_od import __version__
 from vi_od.atomic import atomic_write
-from vi_od.models.bcm_roles.simulate import Activity, SimulatorSettings, Stream
+from vi_od.data.stream import Activity, Events, StreamedLog
 
 META_KEY = b"vi_od"
 SCHEMA = pa.schema(
@@ -50,22 +51,10 @@ SCHEMA = pa.schema(
 )
 
 
-def truth_metadata(
-    stream: Stream, settings: SimulatorSettings, seed: int, activity: Activity
-) -> dict:
-    """The JSON stored under META_KEY: truth, dynamics, seed and how the log was made."""
-    simulator = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
-    return {
-        "eps": [float(e) for e in stream.eps],
-        "roles": [int(r) for r in stream.roles],
-        "rho": float(settings.rho),
-        "mu_plus": [float(m) for m in settings.mu_plus],
-        "mu_minus": [float(m) for m in settings.mu_minus],
-        "seed": seed,
-        "simulator": simulator,
-        "activity": dataclasses.asdict(activity),
-        "vi_od_version": __version__,
-    }
+def log_metadata(log: StreamedLog, activity: Activity) -> dict:
+    """The JSON stored under META_KEY: the model's truth, dynamics and seed, then how the
+    log was made."""
+    return {**log.meta, "activity": dataclasses.asdict(activity), "vi_od_version": __version__}
 
 
 def snapshots_path(path: str | os.PathLike) -> Path:
@@ -76,12 +65,12 @@ def snapshots_path(path: str | os.PathLike) -> Path:
 
 def write_event_log(
     path: str | os.PathLike,
-    stream: Stream,
+    chunks: Iterable[Events],
     meta: dict,
     snapshots: bool = False,
     advance: Callable[[int], None] = lambda n: None,
 ) -> dict:
-    """Write every chunk of `stream` as a row group; returns counts for the summary.
+    """Write every chunk as a row group; returns counts for the summary.
 
     `advance(n)` is called with the steps of each chunk written (a progress bar).
     """
@@ -91,7 +80,7 @@ def write_event_log(
 
     def write(tmp: str) -> None:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in stream.chunks:
+            for chunk in chunks:
                 writer.write_table(_table(chunk, schema), row_group_size=chunk.time.size)
                 counts["interactions"] += chunk.time.size
                 counts["positive"] += int(chunk.s_plus.sum(dtype=np.int64))
@@ -109,7 +98,7 @@ def write_event_log(
     return counts
 
 
-def _table(chunk, schema: pa.Schema) -> pa.Table:
+def _table(chunk: Events, schema: pa.Schema) -> pa.Table:
     columns = [
         chunk.time,
         chunk.sender.astype(np.int64),

@@ -74,7 +74,11 @@ class Simulation:
 
     `settings` is a frozen dataclass with `validate()`; `from_config(cfg)` builds it from a
     composed config; `simulate(settings, seed)` returns a Trace with its truth;
-    `experiment_key(settings)` the numbers that seed a sweep's experiment."""
+    `experiment_key(settings)` the numbers that seed a sweep's experiment. A model that can
+    `stream` writes `vi-od simulate ... --out x.parquet` chunk by chunk, at any size:
+    `stream(settings, seed, activity, snapshot_every)` returns a
+    `vi_od.data.stream.StreamedLog`, and `stream_bytes(settings, snapshot_every)` its peak
+    memory, checked before it starts."""
 
     settings: type
     from_config: Callable  # (composed DictConfig) -> settings
@@ -83,6 +87,8 @@ class Simulation:
     skip: Callable | None = None  # (config values) -> whether a grid cell is skipped
     skip_reason: str = ""  # what a skipped cell lacks, for the sweep's summary line
     identity: Callable | None = None  # (settings) -> the dict that names a job; default all fields
+    stream: Callable | None = None  # (settings, seed, activity, snapshot_every) -> StreamedLog
+    stream_bytes: Callable | None = None  # (settings, snapshot_every) -> peak bytes of `stream`
 
 
 @dataclass(frozen=True)
@@ -198,8 +204,9 @@ BUILTIN = {
     "bcm": "vi_od.models.bcm:BCM",
 }
 DEFAULT = "bcm-roles"
-# Each built-in model's settings reader, importable without JAX: bad input to `vi-od simulate`
-# or `vi-od fit` is answered before JAX starts.
+# Each built-in model's settings module, importable without JAX: its settings reader, and its
+# COLUMNS, check_truth and TRUTH_NAMES where it has them. Bad input to `vi-od simulate`, `vi-od
+# fit` or `vi-od inspect` (a data file's truth included) is answered before JAX starts.
 SETTINGS = {
     "bcm-roles": "vi_od.models.bcm_roles.settings:settings_from_config",
     "deffuant": "vi_od.models.deffuant.settings:settings_from_config",
@@ -210,22 +217,45 @@ SETTINGS = {
 }
 
 
+def _settings_module(base: str):
+    """A built-in model's settings module: its face without JAX."""
+    return importlib.import_module(SETTINGS[base].partition(":")[0])
+
+
 def columns_of(name: str) -> Columns | None:
     """The model's own observation columns (None: the common ones only), without importing
     JAX for a built-in model: its settings module's COLUMNS."""
     base = name.removesuffix(LEARNED_RHO)
     if base in SETTINGS:
-        module = importlib.import_module(SETTINGS[base].partition(":")[0])
-        return getattr(module, "COLUMNS", None)
+        return getattr(_settings_module(base), "COLUMNS", None)
     return get_model(name).columns
+
+
+def truth_check(name: str) -> Callable | None:
+    """The model's check of the truth a data file records (`Model.check_truth`), without
+    importing JAX for a built-in model: its settings module's `check_truth`. A learned-rho
+    model's files record its base model's truth (rho rides beside it)."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS:
+        return _settings_module(base).check_truth
+    return get_model(base).check_truth
+
+
+def truth_names(name: str) -> tuple[str, ...]:
+    """The names of the truth a data file of model `name` records, in order: a built-in
+    model's settings module's TRUTH_NAMES where it has them (no JAX), else its record's."""
+    base = name.removesuffix(LEARNED_RHO)
+    if base in SETTINGS and hasattr(_settings_module(base), "TRUTH_NAMES"):
+        return _settings_module(base).TRUTH_NAMES
+    model = get_model(base)
+    return model.truth_names or model.names
 
 
 def settings_reader(name: str) -> Callable:
     """(config values) -> the model's simulator settings, without importing JAX where it can."""
     base = name.removesuffix(LEARNED_RHO)
     if base in SETTINGS:
-        module, _, attribute = SETTINGS[base].partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return getattr(_settings_module(base), SETTINGS[base].partition(":")[2])
     model = get_model(name)
     if model.simulation is None:
         raise ViOdError(f"model {model.name} has no simulator")

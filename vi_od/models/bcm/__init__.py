@@ -31,7 +31,7 @@ from vi_od.models.bcm.settings import (
     EPS_MINUS_GRID,
     EPS_PLUS_GRID,
     Settings,
-    check_eps,
+    check_truth,
     settings_from_config,
 )
 from vi_od.models.bcm_roles.simulate import dynamics_from_eps, simulate_jit, trace_from_run
@@ -86,10 +86,6 @@ def _exact(obs: Observations):
     return pgabm, tabulate(obs)
 
 
-def _check_truth(eps, where: str) -> None:
-    check_eps(list(eps), where)
-
-
 def _statistics(settings: dict, trace, prior: bool) -> dict:
     out = {"E": settings["edges_per_step"], "leader_proportion": 0.0, "n_leaders": 0}
     if trace is not None:
@@ -118,7 +114,7 @@ BCM = Model(
         simulate=simulate_trace,
         experiment_key=lambda s: (s.N, s.T),
     ),
-    check_truth=_check_truth,
+    check_truth=check_truth,
     statistics=_statistics,
     pointwise=POINTWISE,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import as_pair, check_eps  # noqa: F401 (re-exported)
+from vi_od.models.pooled_settings import as_pair, check_eps
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the paper's grids (bcm_roles)
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -59,3 +59,8 @@ def settings_from_config(values: dict) -> Settings:
     if sim:
         raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
     return Settings(**fields).validate()
+
+
+def check_truth(eps, where: str) -> None:
+    """The true [eps+, eps-] of a data file (no JAX: checked on reading)."""
+    check_eps(list(eps), where)

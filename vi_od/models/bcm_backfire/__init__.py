@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError, require
+from vi_od.errors import ViOdError
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_backfire.pointwise import POINTWISE
 from vi_od.models.bcm_backfire.settings import (
@@ -38,7 +38,7 @@ from vi_od.models.bcm_backfire.settings import (
     EPS_PLUS_GRID,
     MU_GRID,
     Settings,
-    check_eps,
+    check_truth,
     settings_from_config,
 )
 from vi_od.models.bcm_roles.simulate import draw_pairs
@@ -320,11 +320,6 @@ def _counts(key, params, z, obs: Observed, deterministic: bool):
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _check_truth(truth, where: str) -> None:
-    require(len(truth) == 3 and truth[2] in (0, 1), where, list(truth), "[eps+, eps-, b]")
-    check_eps(truth[:2], where)
-
-
 def _statistics(settings: dict, trace, prior: bool) -> dict:
     out = {"E": settings["edges_per_step"]}
     if trace is not None:
@@ -415,7 +410,7 @@ def make_model(learn_rho: bool = False) -> Model:
             simulate=simulate_trace,
             experiment_key=lambda s: (s.N, s.T),
         ),
-        check_truth=_check_truth,
+        check_truth=check_truth,
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,

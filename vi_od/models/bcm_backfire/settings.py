@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import check_eps  # noqa: F401 (re-exported)
+from vi_od.models.pooled_settings import check_eps
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -66,3 +66,9 @@ def settings_from_config(values: dict) -> Settings:
     if unknown:
         raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
     return Settings(**fields).validate()
+
+
+def check_truth(truth, where: str) -> None:
+    """The true [eps+, eps-, b] of a data file (no JAX: checked on reading)."""
+    require(len(truth) == 3 and truth[2] in (0, 1), where, list(truth), "[eps+, eps-, b]")
+    check_eps(truth[:2], where)

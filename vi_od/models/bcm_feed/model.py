@@ -33,7 +33,6 @@ import numpyro.distributions as dist
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.errors import require
 from vi_od.models import Collapsed, Model, Relaxed, Simulation
 from vi_od.models.bcm_feed.settings import (
     COLUMNS,
@@ -42,7 +41,7 @@ from vi_od.models.bcm_feed.settings import (
     FEED,
     FEED_OPINION,
     Settings,
-    check_eps,
+    check_truth,
     settings_from_config,
 )
 from vi_od.models.bcm_roles.relaxed import Interactions, bernoulli_logit_loglik, likelihood_table
@@ -278,12 +277,6 @@ def _table_bytes(obs: Observations) -> float:
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _check_truth(truth, where: str) -> None:
-    ok = len(truth) == 3 and float(truth[2]).is_integer() and truth[2] >= 1
-    require(ok, where, list(truth), "[eps+, eps-, k] with k an integer >= 1")
-    check_eps(truth[:2], where)
-
-
 def _statistics(settings: dict, trace, prior: bool) -> dict:
     out = {"E": settings["edges_per_step"], "feed_size": settings["feed_size"]}
     if trace is not None:
@@ -361,7 +354,7 @@ def make_model(learn_rho: bool = False) -> Model:
             experiment_key=lambda s: (s.N, s.T, s.feed_size),
         ),
         columns=COLUMNS,
-        check_truth=_check_truth,
+        check_truth=check_truth,
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,

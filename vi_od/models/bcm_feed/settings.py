@@ -9,7 +9,7 @@ import numpy as np
 
 from vi_od.data.columns import Columns
 from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import check_eps  # noqa: F401 (re-exported)
+from vi_od.models.pooled_settings import check_eps
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -151,3 +151,10 @@ def to_log(trace) -> dict:
 
 
 COLUMNS = Columns(log_columns=log_columns, from_log=from_log, check=check, to_log=to_log)
+
+
+def check_truth(truth, where: str) -> None:
+    """The true [eps+, eps-, k] of a data file (no JAX: checked on reading)."""
+    ok = len(truth) == 3 and float(truth[2]).is_integer() and truth[2] >= 1
+    require(ok, where, list(truth), "[eps+, eps-, k] with k an integer >= 1")
+    check_eps(truth[:2], where)

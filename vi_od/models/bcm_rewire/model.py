@@ -33,7 +33,7 @@ import numpyro.distributions as dist
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError, require
+from vi_od.errors import ViOdError
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_rewire.settings import (
     BETA_GRID,
@@ -44,7 +44,7 @@ from vi_od.models.bcm_rewire.settings import (
     REWIRE,
     RHO_CUT,
     Settings,
-    check_eps,
+    check_truth,
     settings_from_config,
 )
 from vi_od.models.bcm_roles.relaxed import bernoulli_logit_loglik
@@ -301,12 +301,6 @@ def _counts(key, params, z, obs: Observed, deterministic: bool):
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _check_truth(truth, where: str) -> None:
-    require(len(truth) == 3 and 0 <= truth[2] <= 1, where, list(truth),
-            "[eps+, eps-, beta] with beta in [0, 1]")  # fmt: skip
-    check_eps(truth[:2], where)
-
-
 def _statistics(settings: dict, trace, prior: bool) -> dict:
     out = {"E": settings["edges_per_step"], "q": settings["q"]}
     if trace is not None:
@@ -389,7 +383,7 @@ def make_model(learn_rho: bool = False) -> Model:
             experiment_key=lambda s: (s.N, s.T, round(s.q * 1000)),
         ),
         columns=COLUMNS,
-        check_truth=_check_truth,
+        check_truth=check_truth,
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,

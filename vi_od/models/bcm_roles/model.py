@@ -17,7 +17,6 @@ from vi_od.models.bcm_roles import (
     sbc,
     settings,
     simulate,
-    validate_eps,
 )
 from vi_od.models.bcm_roles.collapsed import collapsed_pgabm, leader_probability, tabulate
 from vi_od.models.bcm_roles.pointwise import POINTWISE
@@ -61,10 +60,6 @@ def _relaxed_exact(obs: Observations):
 def _unpack(sites: dict):
     """eps from the first four thetas, and every agent's relaxed role."""
     return eps_from_theta(sites["theta"][..., :4]), sites["roles"]
-
-
-def _check_truth(eps, where: str) -> None:
-    validate_eps([float(e) for e in eps], where)
 
 
 def _statistics(settings: dict, trace, prior: bool) -> dict:
@@ -115,8 +110,10 @@ BCM_ROLES = Model(
         skip=simulate.zero_leaders,
         skip_reason="round(N * leader_proportion) < 1",
         identity=simulate.SimulatorSettings.identity,
+        stream=simulate.stream_log,
+        stream_bytes=simulate.stream_bytes,
     ),
-    check_truth=_check_truth,
+    check_truth=settings.check_truth,
     statistics=_statistics,
     sbc=sbc.simulate_from_prior,
     prior_spec=sbc.prior_spec,

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from vi_od.errors import ViOdError, as_number
 from vi_od.errors import require as _require
-from vi_od.models.bcm_roles import validate_eps
+from vi_od.models.bcm_roles import EPS_NAMES, validate_eps
+
+TRUTH_NAMES = EPS_NAMES  # a data file's eps; its logs predate naming them (no JAX: read first)
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,8 @@ def settings_from_config(values: dict) -> SimulatorSettings:
     if sim:
         raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
     return SimulatorSettings(**fields).validate()
+
+
+def check_truth(eps, where: str) -> None:
+    """The true eps [F+, L+, F-, L-] of a data file, ordered (no JAX: checked on reading)."""
+    validate_eps([float(e) for e in eps], where)

@@ -9,7 +9,6 @@ read the opinions at the start of the step and every update is applied (scatter-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from vi_od import __version__
 from vi_od.data.observations import Observations, from_columns
+from vi_od.data.stream import Activity, Events, StreamedLog
 from vi_od.data.trace import Trace
 from vi_od.errors import require as _require
 from vi_od.models.bcm_roles import EPS_MINUS_GRID, EPS_NAMES, EPS_PLUS_GRID
@@ -179,12 +179,16 @@ def simulate_trace(settings: SimulatorSettings, seed: int) -> Trace:
         E=settings.edges_per_step,
         n_leaders=settings.n_leaders,
     )
-    simulator = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
-    meta = {"seed": seed, "simulator": simulator, "vi_od_version": __version__}
+    meta = {"seed": seed, "simulator": _as_json(settings), "vi_od_version": __version__}
     return trace_from_run(
         (sim.X, sim.u, sim.v, sim.s_plus, sim.s_minus), settings.mu_plus, settings.mu_minus,
         settings.rho, sim.roles, eps, meta,
     )  # fmt: skip
+
+
+def _as_json(settings: SimulatorSettings) -> dict:
+    """The settings as a file's metadata records them (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
 
 
 def trace_from_run(run, mu_plus, mu_minus, rho, roles, eps, meta: dict) -> Trace:
@@ -210,47 +214,6 @@ def trace_from_run(run, mu_plus, mu_minus, rho, roles, eps, meta: dict) -> Trace
 CHUNK_STEPS = 1 << 16  # steps per compiled chunk: 655,360 interactions at E = 10
 
 
-@dataclass(frozen=True)
-class Activity:
-    """Who receives the interactions: uniformly at random (the paper) or by a power law.
-
-    `zipf:a` gives the agent of activity rank r (ranks are a random permutation of the
-    agents) the weight r^-a as a receiver; senders stay uniform among the others. At
-    N = 100,000, a = 0.92 makes the most active 1% of the agents receive half of the
-    interactions. Its own settings, not SimulatorSettings': a new field there would change
-    every sweep job id.
-    """
-
-    kind: str = "uniform"
-    exponent: float = 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> Activity:
-        """`uniform` or `zipf:A` (A > 0), as the command line writes it."""
-        kind, _, exponent = text.partition(":")
-        if kind == "uniform" and not exponent:
-            return cls()
-        try:
-            value = float(exponent)
-        except ValueError:
-            value = None
-        _require(kind == "zipf" and value is not None, "--activity", text, "uniform or zipf:A")
-        return cls("zipf", value).validate()
-
-    def validate(self) -> Activity:
-        _require(self.kind in ("uniform", "zipf"), "--activity", self.kind, "uniform or zipf:A")
-        _require(self.exponent > 0, "--activity", f"zipf:{self.exponent}", "zipf:A with A > 0")
-        return self
-
-    def weights(self, N: int, seed: int) -> np.ndarray | None:
-        """(N,) probability of each agent to receive an interaction (None: uniform)."""
-        if self.kind == "uniform":
-            return None
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0xAC7]))
-        w = np.arange(1, N + 1, dtype=np.float64) ** -self.exponent
-        return w[rng.permutation(N)] / w.sum()
-
-
 def draw_pairs_weighted(seed: int, n_steps: int, weights: np.ndarray, E: int):
     """(n_steps, E) senders and receivers: receivers by `weights`, senders uniform among others."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A1]))
@@ -258,20 +221,6 @@ def draw_pairs_weighted(seed: int, n_steps: int, weights: np.ndarray, E: int):
     v = rng.choice(N, size=(n_steps, E), p=weights).astype(np.int32)
     u = ((v + rng.integers(1, N, size=(n_steps, E))) % N).astype(np.int32)
     return jnp.asarray(u), jnp.asarray(v)
-
-
-class Events(NamedTuple):
-    """The interactions of a block of steps, one row each, as numpy arrays."""
-
-    time: np.ndarray  # (n,) int64 step: every row of a step reads its start
-    sender: np.ndarray  # (n,) int32
-    receiver: np.ndarray  # (n,) int32
-    sender_opinion: np.ndarray  # (n,) float32
-    receiver_opinion: np.ndarray  # (n,) float32
-    s_plus: np.ndarray  # (n,) int8
-    s_minus: np.ndarray  # (n,) int8
-    snapshot_time: np.ndarray  # (k,) int64 steps whose start opinions follow
-    snapshots: np.ndarray  # (k, N) float32
 
 
 class Stream(NamedTuple):
@@ -419,6 +368,26 @@ def simulate_stream(
             yield host(*pending)
 
     return Stream(eps.astype(np.float32), np.asarray(roles, np.int8), chunks(), n_chunks)
+
+
+def stream_log(
+    settings: SimulatorSettings, seed: int, activity: Activity, snapshot_every: int | None
+) -> StreamedLog:
+    """`Simulation.stream`: `simulate_stream` as an event log, its truth as the log's metadata
+    records it (no "model": such logs predate it, and a log without one is this model's)."""
+    stream = simulate_stream(settings, seed, activity, snapshot_every=snapshot_every)
+    meta = {
+        "eps": [float(e) for e in stream.eps],
+        "roles": [int(r) for r in stream.roles],
+        "rho": float(settings.rho),
+        "mu_plus": [float(m) for m in settings.mu_plus],
+        "mu_minus": [float(m) for m in settings.mu_minus],
+        "seed": seed,
+        "simulator": _as_json(settings),
+    }
+    summary = {"n_leaders": int(stream.roles.sum())}
+    summary |= dict(zip(EPS_NAMES, (float(e) for e in stream.eps)))
+    return StreamedLog(meta, summary, stream.chunks)
 
 
 def stream_observations(stream: Stream, settings: SimulatorSettings, seed: int) -> Observations:

@@ -23,11 +23,11 @@ import numpyro.distributions as dist
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.errors import ViOdError, require
+from vi_od.errors import ViOdError
 from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_roles.simulate import draw_pairs
 from vi_od.models.deffuant.pointwise import POINTWISE
-from vi_od.models.deffuant.settings import Settings, settings_from_config
+from vi_od.models.deffuant.settings import Settings, check_truth, settings_from_config
 from vi_od.models.pooled import (
     exact_plus,
     plus_part,
@@ -194,10 +194,6 @@ def _counts(key, params, z, obs: Observed, deterministic: bool):
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _check_truth(eps, where: str) -> None:
-    require(len(eps) == 1 and 0 <= eps[0] <= 0.5, where, list(eps), "[eps] with eps in [0, 0.5]")
-
-
 def _statistics(settings: dict, trace, prior: bool) -> dict:
     out = {"E": settings["edges_per_step"], "mu": settings["mu"]}
     if trace is not None:
@@ -251,7 +247,7 @@ def make_model(learn_rho: bool = False) -> Model:
             simulate=simulate_trace,
             experiment_key=lambda s: (s.N, s.T, round(s.mu * 1_000_000)),
         ),
-        check_truth=_check_truth,
+        check_truth=check_truth,
         statistics=_statistics,
         sbc=_sbc,
         prior_spec=_prior_spec,

@@ -57,3 +57,8 @@ def settings_from_config(values: dict) -> Settings:
     if sim:
         raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
     return Settings(**fields).validate()
+
+
+def check_truth(eps, where: str) -> None:
+    """The true [eps] of a data file (no JAX: checked on reading)."""
+    require(len(eps) == 1 and 0 <= eps[0] <= 0.5, where, list(eps), "[eps] with eps in [0, 0.5]")
