@@ -12,8 +12,8 @@ import pandas as pd
 from vi_od.experiments import results
 
 KEEP = ["model", "compare_models", "N", "T", "rep", "seed", "status", "compare_best",
-        "compare_top", "compare_true_first", "compare_clear", "compare_true_weight", "compare_margin",
-        "compare_margin_se", "wall_time_s"]  # fmt: skip
+        "compare_top", "compare_true_first", "compare_clear", "compare_true_weight",
+        "compare_margin", "compare_margin_se", "wall_time_s"]  # fmt: skip
 
 
 def load(paths: list[str]) -> pd.DataFrame:

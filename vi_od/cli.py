@@ -140,7 +140,8 @@ def simulate(
         with console.status(f"simulating {model.name} N={settings.N}, T={settings.T} ..."):
             trace = model.simulation.simulate(settings, seed)
         trace_io.save(trace, out)
-        print_summary(trace_io.summary(trace, model.names), f"trace written to {out} (seed {seed})")
+        summary = trace_io.summary(trace, model.data_names)
+        print_summary(summary, f"trace written to {out} (seed {seed})")
         if plot is not None:
             from vi_od.reporting.plots import trajectories
 
@@ -196,8 +197,8 @@ def simulate_model_log(model, settings, seed: int, out: Path, snapshots, activit
     with console.status(f"simulating {model.name} N={settings.N}, T={settings.T} ..."):
         trace = model.simulation.simulate(settings, seed)
     extra = model.columns.to_log(trace)
-    counts = eventlog_writer.write_trace_log(out, trace, model.name, extra, model.names)
-    summary = trace_io.summary(trace, model.names) | counts
+    counts = eventlog_writer.write_trace_log(out, trace, model.name, extra, model.data_names)
+    summary = trace_io.summary(trace, model.data_names) | counts
     print_summary(summary, f"event log written to {out} (seed {seed})")
 
 

@@ -179,3 +179,13 @@ def test_rho_learned_keeps_the_candidates_near_the_best_and_draws_their_k():
     params = jnp.asarray([[0.25, 0.75, 200.0]] * 50)
     drawn = learned.collapsed.complete(jax.random.PRNGKey(0), params, data)
     assert set(np.asarray(drawn[:, 3]).tolist()) <= set(np.asarray(data.ks).tolist())
+
+
+def test_a_log_simulated_with_rho_learned_names_the_truth_it_records(tmp_path):
+    out = tmp_path / "f.parquet"
+    args = ["simulate", "model=bcm-feed", "model.rho=learn", "N=20", "T=20", "--seed", "1",
+            "--out", str(out)]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    obs = load_observations(out)
+    assert obs.meta["names"] == ["eps_plus", "eps_minus", "k"]  # rho is fitted, not simulated
+    assert len(obs.eps) == 3

@@ -171,9 +171,15 @@ class Model:
         ends = [self.from_theta(jnp.full(self.n_params, t, jnp.float32)) for t in (-30.0, 30.0)]
         return [float(x) for x in ends[0]], [float(x) for x in ends[1]]
 
+    @property
+    def data_names(self) -> tuple[str, ...]:
+        """The parameters a simulation of this model records as its truth, in order (rho
+        learned is fitted, not simulated)."""
+        return self.truth_names or self.names
+
     def truth(self, values) -> dict[str, float]:
         """The data's true parameters by name ({} when unknown or of another model)."""
-        names = self.truth_names or self.names
+        names = self.data_names
         if values is None or len(values) != len(names):
             return {}
         return {n: float(v) for n, v in zip(names, values)}
@@ -247,8 +253,7 @@ def truth_names(name: str) -> tuple[str, ...]:
     base = name.removesuffix(LEARNED_RHO)
     if base in SETTINGS and hasattr(_settings_module(base), "TRUTH_NAMES"):
         return _settings_module(base).TRUTH_NAMES
-    model = get_model(base)
-    return model.truth_names or model.names
+    return get_model(base).data_names
 
 
 def settings_reader(name: str) -> Callable:
