@@ -12,8 +12,8 @@ journal's best method per cell).
 A cell is (N, T) for bcm-backfire, (T, F) for bcm-feed and (T, q) for bcm-rewire (N = 400).
 Per method: runs, mean eps RMSE (bcm-feed: eps+, eps-) or RMSE of (eps+, eps-, beta)
 (bcm-rewire), its standard error, the relative error of k (bcm-feed: |round(mean k) - k| / F,
-the journal's metric with its argmax), the median time per fit; then the journal's methods on the same
-cells, and its best method per cell (lowest mean error), averaged over the cells.
+the journal's metric with its argmax), the median time per fit; then the journal's methods on
+the same cells, and its best method per cell (lowest mean error), averaged over the cells.
 """
 
 from __future__ import annotations
