@@ -12,6 +12,7 @@ from vi_od.errors import ViOdError
 from vi_od.inference import get
 from vi_od.inference.abc import Settings, distances, prior_draw, select
 from vi_od.inference.posterior import align_draws
+from vi_od.models import get_model
 from vi_od.models.bcm_roles.forward import observe
 from vi_od.models.bcm_roles.model import BCM_ROLES
 from vi_od.models.bcm_roles.simulate import SimulatorSettings, simulate_trace, split_simulation_key
@@ -124,3 +125,23 @@ def test_invalid_settings_are_named(override, key):
 def test_registered_with_the_conf_defaults():
     method, settings = method_settings(compose_config(["method=abc"]))
     assert method is get("abc") and settings == Settings()
+
+
+def test_a_latent_drawn_through_an_extra_theta_follows_its_prior():
+    """bcm-feed's k comes from one more N(0, 1) theta (Simulator.extra_thetas): the prior
+    draws give k = the simulator's map of that theta, uniform on 1..F (4 binomial sds)."""
+    from vi_od.models.bcm_feed.model import Settings as FeedSettings
+    from vi_od.models.bcm_feed.model import simulate_trace as simulate_feed
+
+    feed = get_model("bcm-feed")
+    trace = simulate_feed(FeedSettings(N=30, T=8, feed_size=4).validate(), 0)
+    observed = feed.simulator.observe(to_observations(trace))
+    keys = jax.random.split(jax.random.PRNGKey(1), 40_000)
+    draw = partial(prior_draw, m=0, model=feed, obs=observed)
+    eps, z, _ = jax.vmap(draw)(keys)
+    theta = jax.vmap(lambda k: jax.random.normal(jax.random.split(k, 3)[0], (3,)))(keys)
+    expected = jax.vmap(feed.simulator.latents_from_theta, (0, None))(theta[:, 2:], observed)
+    assert z.shape == (40_000, 1) and np.array_equal(np.asarray(z), np.asarray(expected))
+    share = np.bincount(np.asarray(z[:, 0]), minlength=5)[1:] / z.shape[0]
+    assert np.all(np.abs(share - 0.25) <= 4 * np.sqrt(0.25 * 0.75 / z.shape[0])), share
+    np.testing.assert_allclose(np.asarray(eps), np.asarray(feed.from_theta(theta[:, :2])))

@@ -275,3 +275,33 @@ def test_log_prior_share_is_uniform_on_the_share():
     density = np.exp(_log_prior_share(theta))  # the N(0,1)^4 part is 1 at theta = 0
     assert np.trapezoid(density, x) == pytest.approx(1.0, abs=1e-3)
     np.testing.assert_allclose(np.log(density), log_expit(x) + log_expit(-x))
+
+
+def test_extra_thetas_are_drawn_and_weighted_as_the_parameters_and_give_the_latent():
+    """bcm-feed's k comes from an extra theta: the problem's theta is P + 1 long, its log
+    prior N(0, 1) on all of it, it has no binary latent (no discrete kernel in the weights),
+    and the distance simulates with the k that theta maps to."""
+    from scipy.special import logit, ndtri
+
+    from vi_od.inference.abc_smc import model_problem
+    from vi_od.models import get_model
+    from vi_od.models.bcm_feed.model import Settings as FeedSettings
+    from vi_od.models.bcm_feed.model import simulate_trace as simulate_feed
+
+    feed = get_model("bcm-feed")
+    trace = simulate_feed(FeedSettings(N=50, T=64, feed_size=5, k=2, eps=(0.3, 0.6),
+                                       deterministic=True).validate(), 1)  # fmt: skip
+    observed = feed.simulator.observe(to_observations(trace))
+    problem = model_problem(feed, "bernoulli", "deterministic")
+    assert problem.sample_prior(jax.random.PRNGKey(0), observed).shape == (3,)
+    x = np.random.default_rng(0).standard_normal((7, 3))
+    np.testing.assert_allclose(problem.log_prior(x), -0.5 * (x**2).sum(axis=1))
+    assert problem.binary_logits(jnp.zeros(3), observed).shape == (0,)
+    eps_theta = logit([0.6, 0.2])  # eps+ = sigmoid / 2, eps- = 1/2 + sigmoid / 2
+
+    def distance(k: int) -> float:
+        theta = jnp.asarray([*eps_theta, ndtri((k - 0.5) / 5)], jnp.float32)  # k's middle
+        no_binary = jnp.zeros(0, jnp.int32)
+        return float(problem.distance(jax.random.PRNGKey(0), theta, no_binary, observed))
+
+    assert distance(2) == 0.0 and distance(4) > 0.0

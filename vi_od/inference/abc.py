@@ -1,10 +1,11 @@
 """Rejection ABC, the paper's simulation-based baseline (docs/models/bcm-roles.md), made fast.
 
 Every simulation draws (eps, roles) from the prior (theta ~ N(0, 1) through the model's
-`from_theta`, roles Bernoulli(1/2) per agent), replays the observed X0 and pairs (u, v)
-with the model's count-only simulator (`model.simulator`), and is summarised by the
-per-step numbers of positive and of negative interactions. Candidates closer than
-threshold_factor * sqrt(T) (L2) are kept.
+`from_theta`, roles Bernoulli(1/2) per agent; a model's other discrete latents, such as a
+feed's k, from its extra N(0, 1) thetas: `Simulator.latents_from_theta`), replays the
+observed X0 and pairs (u, v) with the model's count-only simulator (`model.simulator`), and
+is summarised by the per-step numbers of positive and of negative interactions. Candidates
+closer than threshold_factor * sqrt(T) (L2) are kept.
 Simulations run in vmapped chunks; each has its own key from split(key, simulations), so
 the result does not depend on the chunk size.
 
@@ -59,13 +60,16 @@ class Settings:
         return self
 
 
-def prior_draw(key, m: int, model: Model):
-    """(params (P,), m binary latents int32, outcome key) of one simulation, from its own key:
-    theta ~ N(0, 1) through the model's transform, each binary latent Bernoulli(1/2)."""
+def prior_draw(key, m: int, model: Model, obs=None):
+    """(params (P,), latents z int32, outcome key) of one simulation, from its own key:
+    theta ~ N(0, 1)^(P + extra) through the model's transform, each of the m binary latents
+    Bernoulli(1/2), then the latents the extra thetas give (`Simulator.latents`)."""
     k_theta, k_roles, k_out = jax.random.split(key, 3)
-    eps = model.from_theta(jax.random.normal(k_theta, (model.n_params,)))
+    sim, P = model.simulator, model.n_params
+    theta = jax.random.normal(k_theta, (P + sim.extra_thetas,))
+    eps = model.from_theta(theta[:P])
     roles = jax.random.bernoulli(k_roles, 0.5, (m,)).astype(jnp.int32)
-    return eps, roles, k_out
+    return eps, sim.latents(roles, theta[P:], obs), k_out
 
 
 def summary_distance(counts, obs) -> jax.Array:
@@ -87,12 +91,18 @@ def distances(eps, roles, out_keys, obs, model: Model):
     )
 
 
+def latent_dtype(model: Model):
+    """How kept latents are stored: binary ones in int8 (N roles per simulation), derived
+    ones (a k up to F) in int32."""
+    return jnp.int8 if model.simulator.latents_from_theta is None else jnp.int32
+
+
 @partial(jax.jit, static_argnums=2)
 def simulate_chunk(keys, obs, model: Model):
     """Prior draws and their distances for a batch of simulation keys."""
-    draw = partial(prior_draw, m=model.simulator.binary(obs), model=model)
+    draw = partial(prior_draw, m=model.simulator.binary(obs), model=model, obs=obs)
     eps, roles, out_keys = jax.vmap(draw)(keys)
-    return eps, roles.astype(jnp.int8), distances(eps, roles, out_keys, obs, model)
+    return eps, roles.astype(latent_dtype(model)), distances(eps, roles, out_keys, obs, model)
 
 
 def run_simulations(keys, obs, model: Model, chunk_size: int, threshold: float, advance):
@@ -147,7 +157,7 @@ def fit(obs: Observations, settings: Settings, key, model: Model) -> Posterior:
         "min_distance": float(dist.min()),
     }
     eps, roles = eps[keep], roles[keep]
-    if not model.has_agents:  # the binary latents are the model's global ones
+    if not model.has_agents:  # the latents are the model's global ones
         params = np.concatenate([eps, roles.astype(eps.dtype)], axis=1)
         return make_posterior("abc", params, None, info=info, draws={"params": params[None]},
                               model=model)  # fmt: skip

@@ -27,6 +27,12 @@ effective sample size averaged 14 of 1000 particles on 12 traces with N = 50-100
 redraw = 1). The weights stay correct (tests/test_abc_smc.py checks them against an exact
 posterior over binary variables), only inefficient for N roles.
 
+A model's other discrete latents (a feed's k in 1..F) are no part of z: they are drawn
+through extra N(0, 1) thetas after the parameters' (`Simulator.extra_thetas`), mapped to
+their values inside the simulation (`Simulator.latents_from_theta`). Those thetas are
+moved by the same Gaussian kernel as the others and their prior is in p(theta), so the
+weights above stay exact with no discrete kernel for them.
+
 Every candidate has its own key, fold_in(fold_in(key, generation), index), and a
 generation keeps the first `population` accepted candidates in index order, so the result
 does not depend on the chunk size. The run stops when epsilon reaches min_epsilon, after
@@ -323,14 +329,22 @@ def systematic_resample(key, weights: np.ndarray, n: int) -> np.ndarray:
 # --- a model's problem: prior, roles and distance ---------------------------------------
 
 
+def _simulated(model: Model, theta, roles, obs):
+    """The parameters and latents a particle simulates with: from_theta of its first P
+    thetas; its binary latents, then those its extra thetas give."""
+    P, sim = model.n_params, model.simulator
+    z = sim.latents(roles, theta[P : P + sim.extra_thetas], obs)
+    return model.from_theta(theta[:P]), z
+
+
 def _distance_stochastic(model: Model, key, theta, roles, obs):
-    params = model.from_theta(theta[: model.n_params])
-    return summary_distance(model.simulator.counts(key, params, roles, obs), obs)
+    params, z = _simulated(model, theta, roles, obs)
+    return summary_distance(model.simulator.counts(key, params, z, obs), obs)
 
 
 def _distance_deterministic(model: Model, key, theta, roles, obs):
-    params = model.from_theta(theta[: model.n_params])
-    return summary_distance(model.simulator.rule_counts(params, roles, obs), obs)
+    params, z = _simulated(model, theta, roles, obs)
+    return summary_distance(model.simulator.rule_counts(params, z, obs), obs)
 
 
 def _sample_prior_bernoulli(P: int, key, obs):
@@ -371,14 +385,16 @@ _PRIORS = {
 @functools.cache  # one Problem per (model, options): its functions key the compiled programs
 def model_problem(model: Model, role_prior: str, simulator: str) -> Problem:
     """The paper's ABC problem for a model: theta ~ N(0, 1)^P through the model's
-    `from_theta`, a binary role per agent, distance between per-step count summaries.
+    `from_theta` (and the simulator's extra thetas, N(0, 1) too), a binary role per agent,
+    distance between per-step count summaries.
 
     role_prior "bernoulli": each role Bernoulli(1/2) (the paper's); "share": a leader share
     pi ~ Uniform(0, 1) (theta[P] = logit pi), roles Bernoulli(pi) given it.
     """
     sample, log_prior, logits = _PRIORS[role_prior]
     distance = partial(_DISTANCES[simulator], model)
-    return Problem(partial(sample, model.n_params), log_prior, partial(logits, model), distance)
+    d = model.n_params + model.simulator.extra_thetas
+    return Problem(partial(sample, d), log_prior, partial(logits, model), distance)
 
 
 def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
@@ -406,8 +422,8 @@ def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
     eps = np.asarray(model.from_theta(jnp.asarray(pop.theta[:, : model.n_params])), np.float64)
     pick = systematic_resample(k_pick, pop.weights, pop.weights.size)
     info = _info(result, min_epsilon, pop)
-    if not model.has_agents:  # the binary latents are the model's global ones
-        params = np.concatenate([eps, pop.z.astype(np.float64)], axis=1)[pick]
+    if not model.has_agents:  # the latents are the model's global ones
+        params = np.concatenate([eps, _latents(model, pop, obs)], axis=1)[pick]
         return make_posterior("abc-smc", params, None, info=info, draws={"params": params[None]},
                               model=model)  # fmt: skip
     flip = pop.z.sum(axis=1) > data.N / 2
@@ -419,6 +435,17 @@ def fit(data: Observations, settings: Settings, key, model: Model) -> Posterior:
     draws = {"params": eps[pick][None], "roles": roles[pick][None]}
     std = np.sqrt(p_leader * (1 - p_leader))
     return make_posterior("abc-smc", eps[pick], p_leader, std, info=info, draws=draws, model=model)
+
+
+def _latents(model: Model, pop: Population, obs) -> np.ndarray:
+    """(particles, m) each particle's latents as its simulation ran with them."""
+    sim = model.simulator
+    if sim.latents_from_theta is None:
+        return pop.z.astype(np.float64)
+    P = model.n_params
+    extra = jnp.asarray(pop.theta[:, P : P + sim.extra_thetas], jnp.float32)  # as simulated
+    z = jax.vmap(sim.latents, in_axes=(0, 0, None))(jnp.asarray(pop.z), extra, obs)
+    return np.asarray(z, np.float64)
 
 
 def _info(result: SMCResult, min_epsilon: float, pop: Population) -> dict[str, Any]:

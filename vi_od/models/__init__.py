@@ -59,13 +59,31 @@ class Simulator:
     """Forward simulation of what was observed, for the likelihood-free methods (abc,
     abc-smc). `observe` gives a pytree with at least `summary` (steps, K): K outcome counts
     per step; `binary` the number of binary latents a simulation draws (N for a per-agent
-    latent, 1 for a global switch, 0 for none); the counts functions give a simulation's K
-    per-step counts from continuous parameters (P,) and binary latents (binary,)."""
+    latent, 1 for a global switch, 0 for none), each Bernoulli(1/2) a priori; the counts
+    functions give a simulation's K per-step counts from continuous parameters (P,) and
+    latents z: the binary ones, then any that `latents_from_theta` derives.
+
+    Other discrete latents (a k in 1..F) are drawn through `extra_thetas` more N(0, 1)
+    thetas after the parameters': `latents_from_theta((extra_thetas,), observed)` maps them
+    to int32 latents whose prior is the model's (k = 1 + floor(F Phi(theta)) is uniform on
+    1..F). The methods then move and weight them as the parameters' thetas."""
 
     observe: Callable  # (obs) -> observed pytree
     counts: Callable  # (key, params, z, observed) -> K arrays (steps,)
     rule_counts: Callable  # (params, z, observed) -> the same, by the deterministic rules
     binary: Callable  # (observed) -> number of binary latents
+    extra_thetas: int = 0  # N(0, 1) thetas after the parameters' that latents_from_theta reads
+    latents_from_theta: Callable | None = None  # (thetas (extra_thetas,), observed) -> (m,) int32
+
+    def latents(self, binary, extra, observed):
+        """z of one simulation: its binary latents (binary,), then those derived from its
+        extra thetas (extra_thetas,); just the binary ones for a model without any."""
+        if self.latents_from_theta is None:
+            return binary
+        import jax.numpy as jnp
+
+        derived = self.latents_from_theta(extra, observed)
+        return jnp.concatenate([binary.astype(jnp.int32), derived.astype(jnp.int32)])
 
 
 @dataclass(frozen=True)

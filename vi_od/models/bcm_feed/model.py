@@ -16,7 +16,10 @@ likelihood. All F are tabulated at once as the per-agent tables of `bcm_roles.re
 k in the agent's place (O(F) per evaluation, whatever the log's size). The exact view sums k
 out under its uniform prior, logsumexp_k(l_k - log F), and draws k back from softmax_k(l_k);
 the relaxed view is the journal's: w = softmax(theta_k / temperature) over F normal logits,
-and the likelihood sum_k w_k l_k, exact at a one-hot w.
+and the likelihood sum_k w_k l_k, exact at a one-hot w. abc and abc-smc replay the opinions
+from X[0] with the recorded receivers and feeds (as the journal's pyABC runs) and compare the
+per-step numbers of positive and negative interactions; they draw k through one more N(0, 1)
+theta, k = 1 + floor(F Phi(theta)), uniform on 1..F.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from jax.scipy.special import ndtr
 
 from vi_od import __version__
 from vi_od.data.observations import Observations
 from vi_od.data.trace import Trace
-from vi_od.models import Collapsed, Model, Relaxed, Simulation
+from vi_od.errors import ViOdError
+from vi_od.models import Collapsed, Model, Relaxed, Simulation, Simulator
 from vi_od.models.bcm_feed.settings import (
     COLUMNS,
     EPS_MINUS_GRID,
@@ -83,12 +88,9 @@ def _step(X, key, v, feed, eps, k, mu_plus, mu_minus, rho, deterministic: bool):
     return jnp.clip(X.at[v].add(delta), 0.0, 1.0), s_plus, s_minus
 
 
-@partial(jax.jit, static_argnames=("N", "T", "E", "F", "deterministic"))
-def _simulate(key, eps, k, mu_plus, mu_minus, rho, *, N, T, E, F, deterministic):
-    k_x0, k_v, k_feed, k_out = jax.random.split(key, 4)
-    X0 = jax.random.uniform(k_x0, (N,), jnp.float32)
-    v = jax.random.randint(k_v, (T - 1, E), 0, N, jnp.int32)
-    feed = jax.random.randint(k_feed, (T - 1, E, F), 0, N, jnp.int32)
+def _run(key, X0, v, feed, eps, k, mu_plus, mu_minus, rho, deterministic: bool):
+    """(X after each step, s+, s-) of the dynamics on given receivers and feeds."""
+    keys = jax.random.split(key, v.shape[0])
 
     def step(X, inputs):
         key_t, v_t, feed_t = inputs
@@ -96,8 +98,16 @@ def _simulate(key, eps, k, mu_plus, mu_minus, rho, *, N, T, E, F, deterministic)
                                         deterministic)  # fmt: skip
         return X_next, (X_next, s_plus, s_minus)
 
-    keys = jax.random.split(k_out, T - 1)
-    _, (X, s_plus, s_minus) = jax.lax.scan(step, X0, (keys, v, feed))
+    return jax.lax.scan(step, X0, (keys, v, feed))[1]
+
+
+@partial(jax.jit, static_argnames=("N", "T", "E", "F", "deterministic"))
+def _simulate(key, eps, k, mu_plus, mu_minus, rho, *, N, T, E, F, deterministic):
+    k_x0, k_v, k_feed, k_out = jax.random.split(key, 4)
+    X0 = jax.random.uniform(k_x0, (N,), jnp.float32)
+    v = jax.random.randint(k_v, (T - 1, E), 0, N, jnp.int32)
+    feed = jax.random.randint(k_feed, (T - 1, E, F), 0, N, jnp.int32)
+    X, s_plus, s_minus = _run(k_out, X0, v, feed, eps, k, mu_plus, mu_minus, rho, deterministic)
     return jnp.concatenate([X0[None], X]), v, feed, s_plus, s_minus
 
 
@@ -274,6 +284,62 @@ def _table_bytes(obs: Observations) -> float:
     return pooled_bytes(F * obs.M, obs.rho) + 4 * F * obs.M * 4
 
 
+# --- forward simulation for abc / abc-smc -----------------------------------------------------
+
+
+class Observed(NamedTuple):
+    """What every simulation replays (from X[0], as the journal's ABC) and is compared with."""
+
+    X0: jax.Array  # (N,)
+    v: jax.Array  # (T-1, E) receivers
+    feed: jax.Array  # (T-1, E, F) their feeds, in order
+    mu_plus: jax.Array  # ()
+    mu_minus: jax.Array  # ()
+    rho: jax.Array  # ()
+    summary: jax.Array  # (T-1, 2) positive and negative interactions per step
+
+
+def observe(obs: Observations) -> Observed:
+    trace = obs.trace
+    if trace is None:
+        raise ViOdError("abc on model bcm-feed re-simulates a dense trace: give a .npz trace")
+    COLUMNS.check(obs, "the data")
+    feed = np.concatenate([trace.u[..., None], trace.extra[FEED]], axis=2)
+    summary = np.stack([trace.s_plus.sum(axis=1), trace.s_minus.sum(axis=1)], axis=1)
+    return Observed(
+        X0=jnp.asarray(trace.X[0], jnp.float32), v=jnp.asarray(trace.v, jnp.int32),
+        feed=jnp.asarray(feed, jnp.int32), mu_plus=jnp.float32(trace.mu_plus[0]),
+        mu_minus=jnp.float32(trace.mu_minus[0]), rho=jnp.float32(trace.rho),
+        summary=jnp.asarray(summary, jnp.int32),
+    )  # fmt: skip
+
+
+def k_from_theta(theta, obs: Observed) -> jax.Array:
+    """(1,) k = 1 + floor(F Phi(theta)): uniform on 1..F under theta ~ N(0, 1), k's prior."""
+    F = obs.feed.shape[-1]
+    k = 1 + jnp.floor(F * ndtr(theta)).astype(jnp.int32)
+    return jnp.minimum(k, F)  # Phi rounds to 1 past theta ~ 5.3 (float32)
+
+
+def _counts(key, params, z, obs: Observed, deterministic: bool):
+    """Per-step s+ and s- counts of one simulation from X0 with eps = params[:2] (and rho =
+    params[2] when it is learned), k = z[0]."""
+    rho = params[2] if params.shape[-1] > 2 else obs.rho
+    _, s_plus, s_minus = _run(key, obs.X0, obs.v, obs.feed, params[:2], z[0], obs.mu_plus,
+                              obs.mu_minus, rho, deterministic)  # fmt: skip
+    return s_plus.sum(axis=1, dtype=jnp.int32), s_minus.sum(axis=1, dtype=jnp.int32)
+
+
+SIMULATOR = Simulator(
+    observe=observe,
+    counts=partial(_counts, deterministic=False),
+    rule_counts=lambda p, z, obs: _counts(jax.random.PRNGKey(0), p, z, obs, True),
+    binary=lambda obs: 0,
+    extra_thetas=1,
+    latents_from_theta=k_from_theta,
+)
+
+
 # --- checks ----------------------------------------------------------------------------------
 
 
@@ -347,6 +413,7 @@ def make_model(learn_rho: bool = False) -> Model:
             table=table, model=partial(collapsed, ll, from_theta, P), table_bytes=_table_bytes,
             complete=partial(_complete, ll), start=partial(_start, ll, P),
         ),  # fmt: skip
+        simulator=SIMULATOR,
         simulation=Simulation(
             settings=Settings,
             from_config=settings_from_config,
