@@ -1,7 +1,8 @@
 """Fast start (docs/performance.md): a command's cost as a whole process, beside the paper's.
 
-Times, each as a fresh process and repeated in alternation: `vi-od --help`, two bad
-inputs (a missing file, an unknown key), and svi-normal with the paper's 20,000 steps on
+Times, each as a fresh process and repeated in alternation: `vi-od --help`, five bad
+inputs (fit: a missing file, an unknown key, a bad value; check: a missing file; simulate:
+an unknown key), and svi-normal with the paper's 20,000 steps on
 one N = 200, T = 2048 trace, cold (an empty compilation cache) and warm (the cache filled
 by an earlier run). Given a checkout of the paper's repository (github.com/jaclenti/
 VI_opinion_dynamics) and a Python with its stack (jax 0.4.23, numpyro 0.13.2, numpy 1.26,
@@ -189,6 +190,11 @@ def main() -> None:
         "help": lambda: timed([*VI_OD, "--help"], env),
         "bad_file": lambda: timed([*VI_OD, "fit", str(tmp / "missing.npz")], env, expect=2),
         "bad_key": lambda: timed([*fit, "no_such_key=1"], env, expect=2),
+        "bad_value": lambda: timed([*fit, "N=abc"], env, expect=2),
+        "bad_check": lambda: timed([*VI_OD, "check", str(tmp / "missing.npz"),
+                                    str(tmp / "fit.json")], env, expect=2),  # fmt: skip
+        "bad_simulate": lambda: timed([*VI_OD, "simulate", "method.stepz=3", "--out",
+                                       str(tmp / "x.npz")], env, expect=2),  # fmt: skip
         "svi_normal_warm": lambda: timed(fit, warm_env),
         "svi_normal_cold": lambda: timed(
             fit, env | {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(dir=tmp)}
