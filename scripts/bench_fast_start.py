@@ -20,7 +20,8 @@ them to the JSON as "grid".
 Usage:
   python scripts/bench_fast_start.py [--paper CHECKOUT --paper-python PYTHON]
                                      [--repeats 3] [--out docs/results/fast_start.json]
-  python scripts/bench_fast_start.py --compare-grid RESULTS [--baseline RESULTS] [--out ...]
+  python scripts/bench_fast_start.py --compare-grid RESULTS [--baseline RESULTS] [--label NAME]
+                                     [--out ...]
 (defaults of --paper and --paper-python: $VI_OD_PAPER_REPO and $VI_OD_PAPER_PYTHON)
 """
 
@@ -154,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare-grid", type=Path)
     parser.add_argument("--baseline", type=Path, help="with --compare-grid: the old code's rows")
+    parser.add_argument("--label", help="with --compare-grid: keep it under this name beside "
+                        "the other labelled comparisons")  # fmt: skip
     parser.add_argument("--paper", type=Path, default=os.environ.get("VI_OD_PAPER_REPO"))
     parser.add_argument("--paper-python", default=os.environ.get("VI_OD_PAPER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
@@ -161,9 +164,14 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.compare_grid is not None:
         record = json.loads(opts.out.read_text()) if opts.out.exists() else {}
-        record["grid"] = compare_grid(opts.compare_grid, opts.baseline)
+        grid = compare_grid(opts.compare_grid, opts.baseline)
+        if opts.label is not None:
+            earlier = record.get("grid", {})
+            labelled = {} if "results" in earlier else earlier  # an unlabelled one is replaced
+            grid = labelled | {opts.label: grid}
+        record["grid"] = grid
         opts.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(json.dumps(record["grid"], indent=2))
+        print(json.dumps(grid, indent=2))
         return
     if opts.paper is not None and not (opts.paper / "src" / "inference_leaders.py").exists():
         sys.exit(f"{opts.paper}: not a checkout of jaclenti/VI_opinion_dynamics")
