@@ -78,7 +78,7 @@ class Server:
     """A job server process, pinned to a CPU held for its life, its output in a temp file."""
 
     def __init__(self, run_id: str | None) -> None:
-        self.run_id, self.jobs, self.code = run_id, 0, None
+        self.run_id, self.jobs, self.code, self.busy = run_id, 0, None, False
         self.cpu, self._lock = _take_cpu()
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -96,6 +96,7 @@ class Server:
         since) when the job failed or the server died, (None, "") when it was killed past
         the time limit."""
         self.jobs += 1
+        self.busy = True  # until its answer: closed before that (Ctrl-C), the server is killed
         self.log.seek(0, os.SEEK_END)
         offset = self.log.tell()
         try:
@@ -104,6 +105,7 @@ class Server:
         except OSError:  # the server is gone: its exit code and output say why
             pass
         reply = self._reply(timeout_s, watch_pid)
+        self.busy = False
         if reply is None:
             return None, ""
         self.log.seek(offset)
@@ -144,7 +146,10 @@ class Server:
         self.close()
 
     def close(self) -> None:
-        """End the server (end of input: it leaves at once) and free its CPU and log."""
+        """End the server (end of input: it leaves at once; killed amid a job) and free its
+        CPU and log."""
+        if self.busy:
+            _kill_group(self.proc)
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
