@@ -1,7 +1,8 @@
 """Fast start (docs/performance.md): a command's cost as a whole process, beside the paper's.
 
-Times, each as a fresh process and repeated in alternation: `vi-od --help`, two bad
-inputs (a missing file, an unknown key), and svi-normal with the paper's 20,000 steps on
+Times, each as a fresh process and repeated in alternation: `vi-od --help`, five bad
+inputs (fit: a missing file, an unknown key, a bad value; check: a missing file; simulate:
+an unknown key), and svi-normal with the paper's 20,000 steps on
 one N = 200, T = 2048 trace, cold (an empty compilation cache) and warm (the cache filled
 by an earlier run). Given a checkout of the paper's repository (github.com/jaclenti/
 VI_opinion_dynamics) and a Python with its stack (jax 0.4.23, numpyro 0.13.2, numpy 1.26,
@@ -19,7 +20,8 @@ them to the JSON as "grid".
 Usage:
   python scripts/bench_fast_start.py [--paper CHECKOUT --paper-python PYTHON]
                                      [--repeats 3] [--out docs/results/fast_start.json]
-  python scripts/bench_fast_start.py --compare-grid RESULTS [--baseline RESULTS] [--out ...]
+  python scripts/bench_fast_start.py --compare-grid RESULTS [--baseline RESULTS] [--label NAME]
+                                     [--out ...]
 (defaults of --paper and --paper-python: $VI_OD_PAPER_REPO and $VI_OD_PAPER_PYTHON)
 """
 
@@ -153,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare-grid", type=Path)
     parser.add_argument("--baseline", type=Path, help="with --compare-grid: the old code's rows")
+    parser.add_argument("--label", help="with --compare-grid: keep it under this name beside "
+                        "the other labelled comparisons")  # fmt: skip
     parser.add_argument("--paper", type=Path, default=os.environ.get("VI_OD_PAPER_REPO"))
     parser.add_argument("--paper-python", default=os.environ.get("VI_OD_PAPER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
@@ -160,9 +164,14 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.compare_grid is not None:
         record = json.loads(opts.out.read_text()) if opts.out.exists() else {}
-        record["grid"] = compare_grid(opts.compare_grid, opts.baseline)
+        grid = compare_grid(opts.compare_grid, opts.baseline)
+        if opts.label is not None:
+            earlier = record.get("grid", {})
+            labelled = {} if "results" in earlier else earlier  # an unlabelled one is replaced
+            grid = labelled | {opts.label: grid}
+        record["grid"] = grid
         opts.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(json.dumps(record["grid"], indent=2))
+        print(json.dumps(grid, indent=2))
         return
     if opts.paper is not None and not (opts.paper / "src" / "inference_leaders.py").exists():
         sys.exit(f"{opts.paper}: not a checkout of jaclenti/VI_opinion_dynamics")
@@ -189,6 +198,11 @@ def main() -> None:
         "help": lambda: timed([*VI_OD, "--help"], env),
         "bad_file": lambda: timed([*VI_OD, "fit", str(tmp / "missing.npz")], env, expect=2),
         "bad_key": lambda: timed([*fit, "no_such_key=1"], env, expect=2),
+        "bad_value": lambda: timed([*fit, "N=abc"], env, expect=2),
+        "bad_check": lambda: timed([*VI_OD, "check", str(tmp / "missing.npz"),
+                                    str(tmp / "fit.json")], env, expect=2),  # fmt: skip
+        "bad_simulate": lambda: timed([*VI_OD, "simulate", "method.stepz=3", "--out",
+                                       str(tmp / "x.npz")], env, expect=2),  # fmt: skip
         "svi_normal_warm": lambda: timed(fit, warm_env),
         "svi_normal_cold": lambda: timed(
             fit, env | {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(dir=tmp)}

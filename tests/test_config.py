@@ -99,3 +99,75 @@ def test_the_default_method_is_nuts_marginal():
     from vi_od.config import method_settings
 
     assert method_settings(compose_config([]))[0].name == "nuts-marginal"
+
+
+# --- the plain composer (no Hydra) gives Hydra's config and Hydra's errors --------------
+
+
+def _groups() -> list[str]:
+    from vi_od.config import _conf_folder
+
+    folder = _conf_folder()
+    return [f"{g.name}={p.stem}" for g in sorted(folder.iterdir()) if g.is_dir()
+            for p in sorted(g.glob("*.yaml"))]  # fmt: skip
+
+
+PLAIN = [
+    [], ["N=50", "T=128"], ["leader_proportion=0.02", "simulator.rho=10"], ["N=abc"],
+    ["seed=-3"], ["N=+4"], ["simulator.rho=1e-3"], ["simulator.rho=2.5E+2"], ["N=True"],
+    ["simulator.eps=null"], ["simulator.eps=abc"], ["simulator.deterministic=false"],
+    ["method=svi-normal", "method.steps=500", "method.lr=1"],
+    ["method.steps=500", "method=svi-normal"],
+    ["model.name=pkg.mod:ATTR"], ["model=deffuant", "simulator.mu=0.3"],
+    ["sweep=paper", "backend=dask"], ["method.name=x-y.z/w"], ["rep=0"],
+]  # fmt: skip
+BAD = [
+    ["Nx=3"], ["simulator.rhoo=3"], ["method=nope"], ["model=nope"],
+    ["method=svi-normal", "method.stepz=3"],
+    ["method.stepz=3"], ["model=deffuant", "leader_proportion=0.1"], ["method=nope", "Nx=1"],
+    ["sweep.nope=1"], ["backend=dask", "backend.nope=2"], ["model=deffuant", "simulator.mu_plus=1"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides", PLAIN + [[g] for g in _groups()], ids=str)
+def test_the_plain_composer_gives_hydras_config(overrides):
+    from omegaconf import OmegaConf
+
+    from vi_od.config import _compose_hydra, _compose_plain
+
+    plain = _compose_plain(overrides)
+    assert plain is not None, "left to Hydra"
+    hydra = OmegaConf.to_container(_compose_hydra(overrides), resolve=True)
+    assert plain == hydra and list(plain) == list(hydra)
+    assert [type(v) for v in _leaves(plain)] == [type(v) for v in _leaves(hydra)]
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in _leaves(value)]
+    if isinstance(tree, list):
+        return [leaf for value in tree for leaf in _leaves(value)]
+    return [tree]
+
+
+@pytest.mark.parametrize("overrides", BAD, ids=str)
+def test_the_plain_composer_refuses_as_hydra_does(overrides):
+    from vi_od.config import _compose_hydra, _compose_plain
+
+    with pytest.raises(ViOdError) as plain:
+        _compose_plain(overrides)
+    with pytest.raises(ViOdError) as hydra:
+        _compose_hydra(overrides)
+    assert str(plain.value) == str(hydra.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["N=[1,2]", "N='a b'", "N=1_000", "N=${T}", "N=.5", "N=inf", "N=inf_x", "N=", "N=a,b",
+     "simulator=3", "simulator.mu_plus=0.3", "N.x=1", "x.y=1", "hydra.run.dir=x", "method=null"],
+)  # fmt: skip
+def test_the_plain_composer_leaves_the_rest_to_hydra(override):
+    from vi_od.config import _compose_plain
+
+    assert _compose_plain([override]) is None
+    assert _compose_plain(["N=3", "N=4"]) is None

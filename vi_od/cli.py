@@ -13,7 +13,7 @@ from rich.table import Table
 
 from vi_od import compilation_cache
 from vi_od.errors import ViOdError
-from vi_od.outputs import all_or_nothing, check_figure, check_writable
+from vi_od.outputs import all_or_nothing, check_agents_path, check_figure, check_writable
 
 if TYPE_CHECKING:
     from vi_od.data.observations import Observations
@@ -104,7 +104,6 @@ def simulate(
     Example: vi-od simulate N=100000 T=1000000 --out big.parquet --snapshots 10000
     """
     from vi_od.config import checked_seed, compose_config, model_of, simulator_settings
-    from vi_od.data import trace as trace_io
 
     with user_errors():
         check_writable(out, "--out")
@@ -112,7 +111,12 @@ def simulate(
         cfg = compose_config(overrides or [])
         settings = simulator_settings(cfg)
         seed = checked_seed(cfg.seed if seed is None else seed)
+        if out.suffix not in (".npz", ".parquet"):
+            raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
+        if out.suffix == ".npz" and (snapshots is not None or activity != "uniform"):
+            raise ViOdError("--snapshots and --activity need an event log: --out NAME.parquet")
         from vi_od import limits  # JAX from here on: the settings are valid
+        from vi_od.data import trace as trace_io
 
         model = model_of(cfg)
 
@@ -127,10 +131,6 @@ def simulate(
             return
         if out.suffix == ".parquet":
             raise ViOdError(f"model {model.name} writes .npz traces: --out NAME.npz")
-        if out.suffix != ".npz":
-            raise ViOdError(f"{out}: --out must end in .npz (dense trace) or .parquet (event log)")
-        if snapshots is not None or activity != "uniform":
-            raise ViOdError("--snapshots and --activity need an event log: --out NAME.parquet")
         limits.require_memory(
             f"a dense trace of N={settings.N}, T={settings.T} (X alone is "
             f"{limits.gib(4 * settings.T * settings.N)})",
@@ -256,9 +256,12 @@ def inspect(
 
     Example: vi-od inspect events.csv --opinions opinions.csv
     """
-    from vi_od.data import trace as trace_io
+    from vi_od.data import check_data_file
 
     with user_errors():
+        check_data_file(path, opinions, timezone)  # before numpy: a missing file at once
+        from vi_od.data import trace as trace_io
+
         if path.name.lower().endswith(".npz") and opinions is None:
             trace = trace_io.load(path, clip)
             for note in trace.meta.get("notes", []):
@@ -544,15 +547,6 @@ def fit(
     import dataclasses
 
     from vi_od.config import checked_seed, compose_config, method_settings, model_of, with_method
-    from vi_od.inference import check_limits, convergence
-    from vi_od.inference.fitting import (
-        agents_table,
-        check_agents_path,
-        fit_observations,
-        save_idata,
-        write_agents,
-        write_json,
-    )
 
     with user_errors():
         sugar = [f"model={model}"] if model else []
@@ -564,6 +558,15 @@ def fit(
             check_writable(path, option)
         check_figure(plot)
         obs = load_data(data_path, opinions, cfg, timezone, clip)  # a bad file: before JAX
+        from vi_od.inference import check_limits, convergence
+        from vi_od.inference.fitting import (
+            agents_table,
+            fit_observations,
+            save_idata,
+            write_agents,
+            write_json,
+        )
+
         chosen, settings = method_settings(cfg)
         fitted = model_of(cfg)
         if truth is not None:
@@ -605,12 +608,12 @@ def read_fit_record(path: Path):
     """A fit record written by `vi-od fit --out`, checked (vi_od.inference.record)."""
     import json
 
-    from vi_od.inference.record import FitRecord
-
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:  # not UTF-8 text, or not JSON
         raise ViOdError(f"{path}: not a JSON fit record ({exc})") from None
+    from vi_od.inference.record import FitRecord  # numpy: after the file's own errors
+
     return FitRecord.from_json(data, str(path))
 
 
@@ -634,12 +637,14 @@ def check(
     Example: vi-od check trace.npz fit.json --out check.json --plot check.png
     """
     from vi_od.config import checked_seed
+    from vi_od.data import check_data_file
     from vi_od.models import get_model
 
     with user_errors():
         seed = checked_seed(seed)
         check_writable(out, "--out")
         check_figure(plot)
+        check_data_file(data, opinions, timezone)  # before the record and JAX: answered at once
         record = read_fit_record(fit_path)
         model = get_model(record.model)
         if model.ppc is None:

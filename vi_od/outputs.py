@@ -46,6 +46,15 @@ def check_figure(path: Path | None, option: str = "--plot") -> None:
     check_writable(path, option)
 
 
+AGENT_TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def check_agents_path(path: str | os.PathLike) -> None:
+    """Refuse an agents-table name we cannot write before any work is done."""
+    if Path(path).suffix.lower() not in AGENT_TABLE_SUFFIXES:
+        raise ViOdError(f"{path}: the agents table must end in .csv or .parquet")
+
+
 @contextmanager
 def all_or_nothing() -> Iterator[Callable[[Path], None]]:
     """Yield `wrote(path)`; if the block fails, the files it wrote are removed again."""

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from vi_od.data import check_table_file, table_suffix
 from vi_od.data.columns import Columns
 from vi_od.data.observations import Observations, from_columns
 from vi_od.errors import ViOdError
@@ -54,15 +55,8 @@ OPINION_COLUMNS = ("sender_opinion", "receiver_opinion")
 OPINIONS_TABLE = ("agent", "time", "opinion")
 TRUTH_TABLE = ("agent", "role")
 ID_COLUMNS = ("sender", "receiver", "agent")
-SUFFIXES = (".parquet", ".csv", ".csv.gz")
 METADATA_KEY = b"vi_od"
 ROLE_NAMES = {"leader": 1, "follower": 0, "1": 1, "0": 0}
-
-
-def table_suffix(path: str | Path) -> str | None:
-    """The table format of a file name (.parquet, .csv, .csv.gz), or None."""
-    name = Path(path).name.lower()
-    return next((s for s in SUFFIXES if name.endswith(s)), None)
 
 
 def read_table(path: Path, what: str) -> pa.Table:
@@ -70,10 +64,7 @@ def read_table(path: Path, what: str) -> pa.Table:
     suffix = table_suffix(path)
     if suffix is None:
         raise ViOdError(f"{path}: {what} must be a .parquet, .csv or .csv.gz file")
-    if path.is_dir():
-        raise ViOdError(f"{path}: is a folder; {what} is one file")
-    if not path.is_file():
-        raise ViOdError(f"{path}: no such file")
+    check_table_file(path, what)
     try:
         if suffix == ".parquet":
             table = pq.read_table(path)

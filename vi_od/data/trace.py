@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from vi_od.atomic import atomic_write
+from vi_od.data import check_trace_file
 from vi_od.data.observations import Observations
 from vi_od.errors import ViOdError
 
@@ -96,17 +96,7 @@ def load(path: str | os.PathLike, clip_opinions: float | None = None) -> Trace:
     counted in meta["notes"].
     """
     path = Path(path)
-    if path.is_dir():
-        raise ViOdError(f"{path}: is a folder, not a trace file")
-    if not path.is_file():
-        raise ViOdError(f"{path}: no such trace file")
-    if not zipfile.is_zipfile(path):  # numpy would guess a pickle or return a bare array
-        with open(path, "rb") as f:
-            npy = f.read(6) == b"\x93NUMPY"
-        kind = "a single .npy array" if npy else "not a zip archive"
-        raise ViOdError(
-            f"{path}: not a readable .npz trace file ({kind}; save traces with numpy.savez)"
-        )
+    check_trace_file(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}

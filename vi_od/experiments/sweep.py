@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -523,19 +524,25 @@ def run(
     (results_dir / "runs").mkdir(parents=True, exist_ok=True)
     by_id = {job.job_id: job for job in todo}
     workers = _backend(backend, scheduler, jobs, slurm)
-    with workers as (n_jobs, watch_pid), _progress(console) as bar:
-        handle = bar.add_task(f"sweep {plan.sweep}", total=len(todo), counts="")
-        tasks = (
-            delayed(worker.run_job)(dataclasses.asdict(job), str(results_dir), timeout_s, watch_pid)
-            for job in todo
-        )
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
-        for outcome in parallel(tasks):
-            counts[outcome["status"]] += 1
-            if outcome["status"] != "ok":
-                bar.console.print(_failure_line(by_id[outcome["job_id"]], outcome))
-            shown = "  ".join(f"{s} {counts[s]}" for s in results.STATUSES)
-            bar.update(handle, advance=1, counts=shown)
+    run_id = uuid.uuid4().hex  # the workers' job servers serve this run only
+    try:
+        with workers as (n_jobs, watch_pid), _progress(console) as bar:
+            handle = bar.add_task(f"sweep {plan.sweep}", total=len(todo), counts="")
+            tasks = (
+                delayed(worker.run_job)(
+                    dataclasses.asdict(job), str(results_dir), timeout_s, watch_pid, run_id
+                )
+                for job in todo
+            )
+            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
+            for outcome in parallel(tasks):
+                counts[outcome["status"]] += 1
+                if outcome["status"] != "ok":
+                    bar.console.print(_failure_line(by_id[outcome["job_id"]], outcome))
+                shown = "  ".join(f"{s} {counts[s]}" for s in results.STATUSES)
+                bar.update(handle, advance=1, counts=shown)
+    finally:
+        worker.close_server()  # the server of jobs run in this process (--jobs 1)
     return counts
 
 

@@ -1,13 +1,18 @@
-"""One sweep job in its own process: start it, time it out, and turn its outcome into a row.
+"""Sweep jobs in worker processes: start them, time them out, and turn outcomes into rows.
 
-`run_job` runs inside a joblib (loky or dask) worker. It starts
-`python -m vi_od.experiments.worker` in a new process group pinned to one free CPU, waits
-for it, and kills the whole group past the time limit (status timeout). A non-zero exit is
-status error with the end of stderr. It never raises, so one bad job cannot end the sweep
-(joblib's own `timeout=` would end them all). The child sets its CPU affinity before JAX
-starts, uses the shared persistent compilation cache, fits quietly and writes its own row;
-the parent writes the row of a failed job. Both check that their parent is alive, so
-`kill -9` of the sweep leaves no jobs.
+`run_job` runs inside a joblib (loky or dask) worker. It hands the job to a job server,
+`python -m vi_od.experiments.worker --serve`, started in a new process group pinned to one
+free CPU and kept for the next jobs of the same sweep run: a program JAX compiled (or read
+from the persistent compilation cache) for one job stays in memory for the next job of the
+same shape, which then pays its arithmetic only (docs/performance.md). Past the time limit
+the server's whole group is killed (status timeout) and the next job starts a fresh one; a
+job that raises is status error with the end of stderr. `run_job` never raises, so one bad
+job cannot end the sweep (joblib's own `timeout=` would end them all). The server sets its
+CPU affinity before JAX starts, uses the shared persistent compilation cache, fits quietly
+and writes each job's row; the parent writes the row of a failed job. Both check that their
+parent is alive, so `kill -9` of the sweep leaves no jobs.
+
+`python -m vi_od.experiments.worker SPEC` runs one job in a process of its own.
 """
 
 from __future__ import annotations
@@ -15,51 +20,50 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import traceback
 from pathlib import Path
 
 POLL_S = 0.5
 ERROR_TAIL = 2000  # characters of stderr kept in the row of a failed job
+SERVER_JOBS = 200  # jobs one server runs before a fresh one starts (bounds its memory)
 
 
-def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None = None) -> dict:
-    """Run one job in a subprocess; return {job_id, status, error, wall_time_s}. Never raises.
+def run_job(
+    job: dict,
+    results_dir: str,
+    timeout_s: float,
+    watch_pid: int | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Run one job in this worker's job server; return {job_id, status, error, wall_time_s}.
+    Never raises.
 
-    A job whose ok row is already on disk is not run again: a cluster backend reruns the task
-    of a worker it lost, which may have written its row just before (then the row stays).
+    Jobs of one `run_id` (one sweep run) share a server; another run starts its own, with
+    the environment of its time. A job whose ok row is already on disk is not run again: a
+    cluster backend reruns the task of a worker it lost, which may have written its row just
+    before (then the row stays).
     """
     start = time.monotonic()
     if _done(job, results_dir):
         return {"job_id": job["job_id"], "status": "ok", "error": None, "wall_time_s": 0.0}
     try:
-        with _cpu_slot() as cpu, tempfile.TemporaryFile() as log:
-            spec = json.dumps({"job": job, "results_dir": results_dir, "cpu": cpu})
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "vi_od.experiments.worker", spec],
-                env=os.environ | {"PYTHONHASHSEED": "0"},  # one program per shape: vi_od.__main__
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-            code = _wait(proc, timeout_s, watch_pid)
-            log.seek(0)
-            output = log.read().decode(errors="replace")
+        server = _server(run_id)
+        ok, output = server.run({"job": job, "results_dir": results_dir}, timeout_s, watch_pid)
         wall = time.monotonic() - start
         row_file = Path(results_dir) / "runs" / f"{job['job_id']}.parquet"
-        if code == 0 and row_file.exists():
+        if ok and row_file.exists():
             return {"job_id": job["job_id"], "status": "ok", "error": None, "wall_time_s": wall}
-        if code is None:
+        if ok is None:
             status, error = "timeout", f"killed after the time limit of {timeout_s:g} s"
         else:
-            status, error = "error", _tail(output) or f"worker exited with code {code}"
+            status, error = "error", _tail(output) or f"worker exited with code {server.code}"
         _write_failure(job, results_dir, status, error, wall)
     except Exception as exc:  # the task never raises: a broken job is one error row
         status, error, wall = "error", f"{type(exc).__name__}: {exc}", time.monotonic() - start
@@ -68,6 +72,123 @@ def run_job(job: dict, results_dir: str, timeout_s: float, watch_pid: int | None
         except Exception:  # no row: the job runs again when the sweep resumes
             pass
     return {"job_id": job["job_id"], "status": status, "error": error, "wall_time_s": wall}
+
+
+class Server:
+    """A job server process, pinned to a CPU held for its life, its output in a temp file."""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id, self.jobs, self.code, self.busy = run_id, 0, None, False
+        self.cpu, self._lock = _take_cpu()
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vi_od.experiments.worker", "--serve", json.dumps(self.cpu)],
+            env=os.environ | {"PYTHONHASHSEED": "0"},  # one program per shape: vi_od.__main__
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        self._replies = b""
+
+    def run(self, spec: dict, timeout_s: float, watch_pid: int | None) -> tuple[bool | None, str]:
+        """Hand the server one job: (True, "") when it wrote the row, (False, its stderr
+        since) when the job failed or the server died, (None, "") when it was killed past
+        the time limit."""
+        self.jobs += 1
+        self.busy = True  # until its answer: closed before that (Ctrl-C), the server is killed
+        self.log.seek(0, os.SEEK_END)
+        offset = self.log.tell()
+        try:
+            self.proc.stdin.write(json.dumps(spec).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:  # the server is gone: its exit code and output say why
+            pass
+        reply = self._reply(timeout_s, watch_pid)
+        self.busy = False
+        if reply is None:
+            return None, ""
+        self.log.seek(offset)
+        return reply, self.log.read().decode(errors="replace")
+
+    def _reply(self, timeout_s: float, watch_pid: int | None) -> bool | None:
+        """The job's outcome, False if the server died, None after killing it at the limit."""
+        deadline = time.monotonic() + timeout_s
+        out = self.proc.stdout.fileno()
+        while b"\n" not in self._replies:
+            wait = max(0.0, min(POLL_S, deadline - time.monotonic()))
+            ready, _, _ = select.select([out], [], [], wait)
+            if ready:
+                chunk = os.read(out, 4096)
+                if not chunk:  # end of file: the server exited
+                    self.code = self.proc.wait()
+                    return False
+                self._replies += chunk
+                continue
+            # the sweep was killed (with --jobs 1 joblib runs the task in the sweep itself)
+            if watch_pid not in (None, os.getpid()) and os.getppid() != watch_pid:
+                self.kill()
+                os._exit(1)
+            if time.monotonic() >= deadline:
+                self.kill()
+                return None
+        line, _, self._replies = self._replies.partition(b"\n")
+        return json.loads(line)["ok"]
+
+    @property
+    def alive(self) -> bool:
+        return self.code is None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group and reap it."""
+        _kill_group(self.proc)
+        self.code = self.proc.returncode
+        self.close()
+
+    def close(self) -> None:
+        """End the server (end of input: it leaves at once; killed amid a job) and free its
+        CPU and log."""
+        if self.busy:
+            _kill_group(self.proc)
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                _kill_group(self.proc)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:  # a job waiting in a dead server's pipe
+                pass
+        self.log.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+_servers = threading.local()  # one per joblib worker thread (dask runs tasks in threads)
+
+
+def _server(run_id: str | None) -> Server:
+    """This thread's server for `run_id`, started anew when there is none alive, it belongs
+    to another run or it ran SERVER_JOBS jobs."""
+    server = getattr(_servers, "server", None)
+    if server is not None and server.alive and server.run_id == run_id:
+        if server.jobs < SERVER_JOBS:
+            return server
+    if server is not None:
+        server.close()
+    _servers.server = Server(run_id)
+    return _servers.server
+
+
+def close_server() -> None:
+    """End this thread's server, if any (a sweep run ends the one it ran in its own process)."""
+    server = getattr(_servers, "server", None)
+    if server is not None:
+        server.close()
+        _servers.server = None
 
 
 def _done(job: dict, results_dir: str) -> bool:
@@ -79,23 +200,6 @@ def _done(job: dict, results_dir: str) -> bool:
         return path.exists() and results.statuses({job["job_id"]: path}).get(job["job_id"]) == "ok"
     except Exception:  # unreadable: run it again
         return False
-
-
-def _wait(proc: subprocess.Popen, timeout_s: float, watch_pid: int | None) -> int | None:
-    """The exit code, or None after killing the process group past the time limit."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return proc.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
-        # the sweep was killed (with --jobs 1 joblib runs the task in the sweep itself)
-        if watch_pid not in (None, os.getpid()) and os.getppid() != watch_pid:
-            _kill_group(proc)
-            os._exit(1)
-        if time.monotonic() >= deadline:
-            _kill_group(proc)
-            return None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -112,24 +216,20 @@ def _tail(output: str) -> str:
     return output.strip()[-ERROR_TAIL:]
 
 
-@contextmanager
-def _cpu_slot() -> Iterator[int | None]:
-    """A CPU no other job of this user holds (a lock file per CPU); None if all are taken."""
+def _take_cpu():
+    """A CPU no other job server of this user holds, and the open lock file that holds it
+    (a lock file per CPU); (None, None) if all are taken."""
     lock_dir = Path(tempfile.gettempdir()) / f"vi-od-cpus-{os.getuid()}"
     lock_dir.mkdir(exist_ok=True)
     for cpu in sorted(os.sched_getaffinity(0)):
-        handle = open(lock_dir / f"{cpu}.lock", "w")  # noqa: SIM115 - held while the job runs
+        handle = open(lock_dir / f"{cpu}.lock", "w")  # noqa: SIM115 - held while the server runs
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             continue
-        try:
-            yield cpu
-        finally:
-            handle.close()
-        return
-    yield None
+        return cpu, handle
+    return None, None
 
 
 def versions() -> str:
@@ -314,15 +414,10 @@ def _compare(job: dict, trace) -> dict:
     return row | comparing.row_columns(result, get_model(job["model"]).name, fits)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Child process: pin, start JAX, get the trace, fit, write the row."""
-    spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
-    _pin(spec["cpu"])
-    _exit_with_parent()
-    _start_jax()
+def run(job: dict, results_dir: str) -> None:
+    """Get the job's trace, fit (or compare), write its row."""
     from vi_od.experiments import results
 
-    job, results_dir = spec["job"], spec["results_dir"]
     trace = _experiment_trace(job, results_dir)
     if job.get("compare"):
         results.write_row(Path(results_dir) / "runs", _compare(job, trace))
@@ -330,6 +425,41 @@ def main(argv: list[str] | None = None) -> None:
     fit = _fit(job, trace)
     row = make_row(job, trace, fit, "ok", None, fit.record.wall_time_s)
     results.write_row(Path(results_dir) / "runs", row)
+
+
+def serve(cpu: int | None) -> None:
+    """Job server: pin, start JAX, then run each job read from stdin (one JSON line: job and
+    results folder) and answer one line {"ok": bool} on stdout, until stdin ends."""
+    _pin(cpu)
+    _exit_with_parent()
+    _start_jax()
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what a job prints goes to the log, not into the replies
+    for line in sys.stdin:
+        spec = json.loads(line)
+        try:
+            run(spec["job"], spec["results_dir"])
+            ok = True
+        except Exception:  # the job's error, for the parent's row; the server goes on
+            traceback.print_exc()
+            ok = False
+        sys.stderr.flush()
+        replies.write(json.dumps({"ok": ok}) + "\n")
+        replies.flush()
+    os._exit(0)  # the interpreter's teardown frees JAX's caches for a second: vi_od.__main__
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Child process: `--serve CPU` runs jobs until its input ends; SPEC runs one job."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[0] == "--serve":
+        serve(json.loads(args[1]))
+        return
+    spec = json.loads(args[0])
+    _pin(spec["cpu"])
+    _exit_with_parent()
+    _start_jax()
+    run(spec["job"], spec["results_dir"])
 
 
 if __name__ == "__main__":

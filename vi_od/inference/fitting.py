@@ -23,6 +23,7 @@ from vi_od.inference.convergence import converged
 from vi_od.inference.posterior import Posterior
 from vi_od.inference.record import FitRecord, json_ready
 from vi_od.models import Model, default_model
+from vi_od.outputs import check_agents_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,15 +73,6 @@ def agents_table(posterior: Posterior, obs: Observations) -> pd.DataFrame:
             "role": np.where(posterior.roles == 1, "leader", "follower"),
         }
     return pd.DataFrame(columns | {"interactions_received": obs.received()})
-
-
-AGENT_TABLE_SUFFIXES = (".csv", ".parquet")
-
-
-def check_agents_path(path: str | os.PathLike) -> None:
-    """Refuse an agents-table name we cannot write before any work is done."""
-    if Path(path).suffix.lower() not in AGENT_TABLE_SUFFIXES:
-        raise ViOdError(f"{path}: the agents table must end in .csv or .parquet")
 
 
 def write_agents(table: pd.DataFrame, path: str | os.PathLike) -> Path:
