@@ -64,15 +64,16 @@ class Observations:
         return np.bincount(self.receiver, minlength=self.N)
 
     def fingerprint(self) -> str:
-        """A digest of what every fit reads (who received what, from whom, when, at which
-        opinions, with which outcomes, and the model's own columns): a fit file names the
-        data it was fitted to, and `vi-od compare --fits` refuses a fit of other data."""
+        """A digest of the columns every form of the data has (who received what, from whom,
+        when, at which opinions, with which outcomes): a fit file names the data it was
+        fitted to, and `vi-od compare --fits` refuses a fit of other data. A model's own
+        columns are left out: a trace derives some that its event log stores (a feed's
+        opinions), and the same data must give the same digest in either form."""
         import hashlib
 
         digest = hashlib.blake2b(digest_size=16)
         columns = (self.time, self.sender, self.receiver, self.sender_opinion,
-                   self.receiver_opinion, self.s_plus, self.s_minus,
-                   *(self.extra[k] for k in sorted(self.extra)))  # fmt: skip
+                   self.receiver_opinion, self.s_plus, self.s_minus)  # fmt: skip
         for column in columns:
             digest.update(np.ascontiguousarray(column).tobytes())
         digest.update(str(self.N).encode())
