@@ -76,6 +76,22 @@ def uniform_grid_draw(rng: np.random.Generator, grid) -> float:
 RHO_LOW, RHO_HIGH = 4.0, 256.0  # the prior's range of rho when it is learned (model.rho=learn)
 
 
+def eps_from_theta(theta):
+    """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
+    return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
+
+
+SBC_STREAM = 0x5BC  # an SBC truth's random stream, apart from the simulator's (bcm_roles.sbc)
+
+
+def sbc_start(settings_type, simulator: dict, seed: int):
+    """(settings, rng) of an SBC run: the simulator's settings from the sweep's dict (lists
+    as tuples) and the generator its prior draws come from."""
+    settings = settings_type(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in simulator.items()}).validate()  # fmt: skip
+    return settings, np.random.default_rng(np.random.SeedSequence([seed, SBC_STREAM]))
+
+
 def rho_from_theta(theta):
     """rho = 4 * 64^sigmoid(theta), theta ~ N(0, 1): from noisy (4) to near-deterministic (256),
     log-uniform-like in the middle, median 32 (the paper's value)."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
@@ -35,14 +34,9 @@ from vi_od.models.bcm.settings import (
     settings_from_config,
 )
 from vi_od.models.bcm_roles.simulate import dynamics_from_eps, simulate_jit, trace_from_run
-from vi_od.models.pooled import minus_part, plus_part, pooled_bytes, pooled_table
+from vi_od.models.pooled import eps_from_theta, minus_part, plus_part, pooled_bytes, pooled_table
 
 NAMES = ("eps_plus", "eps_minus")
-
-
-def eps_from_theta(theta):
-    """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
-    return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
 
 
 def draw_eps(seed: int) -> tuple[float, float]:

@@ -44,6 +44,7 @@ from vi_od.models.bcm_backfire.settings import (
 from vi_od.models.bcm_roles.simulate import draw_pairs
 from vi_od.models.pooled import (
     as_pair,
+    eps_from_theta,
     exact_minus,
     exact_plus,
     minus_part,
@@ -51,17 +52,13 @@ from vi_od.models.pooled import (
     pooled_bytes,
     pooled_table,
     rho_from_theta,
+    sbc_start,
 )
 from vi_od.models.pooled_ppc import PooledCheck
 
 NAMES = ("eps_plus", "eps_minus")
 LATENT = "backfire"  # b
 
-
-
-def eps_from_theta(theta):
-    """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
-    return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
 
 
 class Truth(NamedTuple):
@@ -334,9 +331,7 @@ def _prior_spec(method: str, settings: dict) -> dict:
 
 def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
     """A trace whose eps and b are drawn from the methods' prior (mu from the design)."""
-    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in simulator.items()}).validate()  # fmt: skip
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5BC]))
+    settings, rng = sbc_start(Settings, simulator, seed)
     eps = tuple(float(e) for e in eps_from_theta(jnp.asarray(rng.standard_normal(2))))
     truth = draw_design(settings, seed)._replace(eps=eps, backfire=int(rng.integers(2)))
     return simulate_trace(settings, seed, truth, {"truth": spec})

@@ -50,15 +50,10 @@ from vi_od.models.bcm_feed.settings import (
     settings_from_config,
 )
 from vi_od.models.bcm_roles.relaxed import Interactions, bernoulli_logit_loglik, likelihood_table
-from vi_od.models.pooled import as_pair, pooled_bytes, rho_from_theta
+from vi_od.models.pooled import as_pair, eps_from_theta, pooled_bytes, rho_from_theta, sbc_start
 
 NAMES = ("eps_plus", "eps_minus")
 LATENT = "k"
-
-
-def eps_from_theta(theta):
-    """eps+ = sigmoid(theta_0) / 2, eps- = sigmoid(theta_1) / 2 + 1/2."""
-    return jax.nn.sigmoid(theta) / 2 + jnp.array([0.0, 0.5])
 
 
 class Truth(NamedTuple):
@@ -356,9 +351,7 @@ def _prior_spec(method: str, settings: dict) -> dict:
 
 def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
     """A trace whose eps and k are drawn from the methods' prior."""
-    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in simulator.items()}).validate()  # fmt: skip
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5BC]))
+    settings, rng = sbc_start(Settings, simulator, seed)
     eps = tuple(float(e) for e in eps_from_theta(jnp.asarray(rng.standard_normal(2))))
     truth = Truth(eps=eps, k=int(rng.integers(1, settings.feed_size + 1)))
     return simulate_trace(settings, seed, truth, {"truth": spec})

@@ -57,6 +57,7 @@ from vi_od.models.pooled import (
     pooled_bytes,
     pooled_table,
     rho_from_theta,
+    sbc_start,
 )
 
 NAMES = ("eps_plus", "eps_minus", "beta")
@@ -315,9 +316,7 @@ def _prior_spec(method: str, settings: dict) -> dict:
 
 def _sbc(simulator: dict, spec: dict, seed: int) -> Trace:
     """A trace whose eps and beta are drawn from the methods' prior."""
-    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in simulator.items()}).validate()  # fmt: skip
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5BC]))
+    settings, rng = sbc_start(Settings, simulator, seed)
     p = [float(x) for x in params_from_theta(jnp.asarray(rng.standard_normal(3)))]
     return simulate_trace(settings, seed, Truth(eps=(p[0], p[1]), beta=p[2]), {"truth": spec})
 
