@@ -19,7 +19,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.example_libraries import stax
 from numpyro.distributions.flows import BlockNeuralAutoregressiveTransform
-from numpyro.distributions.transforms import PermuteTransform
+from numpyro.distributions.transforms import AffineTransform, PermuteTransform
 from numpyro.distributions.util import logmatmulexp
 from numpyro.infer.autoguide import AutoBNAFNormal
 from numpyro.nn.block_neural_arn import FanInResidualGated, FanInResidualNormal, LeakyTanh
@@ -208,12 +208,24 @@ class FastAutoBNAFNormal(AutoBNAFNormal):
     """AutoBNAFNormal (same flows, permutations, gating and parameters) on the fast layer.
 
     The packed layer pairs blocks: a posterior of odd dimension (a model with no latent per
-    agent, e.g. one or three parameters) takes numpyro's own layer.
+    agent, e.g. one or three parameters) takes numpyro's own layer. `centred`: the flow's
+    output is shifted by a learned location that starts at `init_loc_fn`'s point, so a model
+    with a start (`Relaxed.start`: a multimodal posterior) has its flow begin around it, as
+    the normal guide's location does; without, the flow is numpyro's, unchanged.
     """
 
+    def __init__(self, model, *, centred: bool = False, **kwargs):
+        self._centred = centred
+        super().__init__(model, **kwargs)
+
     def _get_posterior(self):
-        if self.latent_dim % 2:
-            return super()._get_posterior()
+        flow = super()._get_posterior() if self.latent_dim % 2 else self._packed_flow()
+        if not self._centred:
+            return flow
+        shift = numpyro.param(f"{self.prefix}_shift", self._init_latent)
+        return dist.TransformedDistribution(flow, [AffineTransform(shift, 1.0)])
+
+    def _packed_flow(self):
         flows = []
         for i in range(self.num_flows):
             if i > 0:

@@ -125,18 +125,20 @@ def _svi(guide: Guide, model: Model, lr=0.01, start: dict | None = None) -> SVI:
     """A fresh SVI for the model's relaxed form (model arguments: data, temperature).
 
     lr may be traced: a new learning rate does not compile anew. `start`: the model's start
-    values (Relaxed.start), the normal guide's initial location; a flow starts as its own.
+    values (Relaxed.start): the normal guide's initial location, the centre a flow starts at.
     """
-    model = model.relaxed.model
+    relaxed, centred = model.relaxed.model, model.relaxed.start is not None  # centred: a shape
     if guide.kind == "bnaf":
+        starts = {} if start is None else {"init_loc_fn": init_to_value(values=start)}
         auto = FastAutoBNAFNormal(
-            model, num_flows=guide.num_flows, hidden_factors=list(guide.hidden_factors)
-        )
+            relaxed, num_flows=guide.num_flows,
+            hidden_factors=list(guide.hidden_factors), centred=centred, **starts,
+        )  # fmt: skip
     elif start is not None:
-        auto = AutoNormal(model, init_loc_fn=init_to_value(values=start))
+        auto = AutoNormal(relaxed, init_loc_fn=init_to_value(values=start))
     else:
-        auto = AutoNormal(model)
-    return SVI(model, auto, Adam(lr), Trace_ELBO())
+        auto = AutoNormal(relaxed)
+    return SVI(relaxed, auto, Adam(lr), Trace_ELBO())
 
 
 def _ready(guide: Guide, model: Model, data, temperature, lr=0.01) -> SVI:
