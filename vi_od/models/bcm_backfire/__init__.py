@@ -48,6 +48,7 @@ from vi_od.models.pooled import (
     exact_minus,
     exact_plus,
     minus_part,
+    per_draw,
     plus_part,
     pooled_bytes,
     pooled_table,
@@ -220,7 +221,7 @@ def collapsed(log_likelihoods, from_theta, P, data, *_, **__) -> None:
 
 def _complete(log_likelihoods, key, params, data):
     """b drawn for every sample from P(b = 1 | params, s) = sigmoid(l_1 - l_0)."""
-    ll = jax.vmap(lambda p: log_likelihoods(p, data))(params)
+    ll = per_draw(log_likelihoods, params, data)
     b = jax.random.bernoulli(key, jax.nn.sigmoid(ll[:, 1] - ll[:, 0]))
     return jnp.concatenate([params, b[:, None].astype(params.dtype)], axis=1)
 

@@ -50,7 +50,14 @@ from vi_od.models.bcm_feed.settings import (
     settings_from_config,
 )
 from vi_od.models.bcm_roles.relaxed import Interactions, bernoulli_logit_loglik, likelihood_table
-from vi_od.models.pooled import as_pair, eps_from_theta, pooled_bytes, rho_from_theta, sbc_start
+from vi_od.models.pooled import (
+    as_pair,
+    eps_from_theta,
+    per_draw,
+    pooled_bytes,
+    rho_from_theta,
+    sbc_start,
+)
 
 NAMES = ("eps_plus", "eps_minus")
 LATENT = "k"
@@ -223,7 +230,7 @@ def collapsed(log_likelihoods, from_theta, P, data, *_, **__) -> None:
 
 def _complete(log_likelihoods, key, params, data):
     """k drawn for every sample from P(k | params, s) = softmax_k(l_k)."""
-    ll = jax.vmap(lambda p: log_likelihoods(p, data))(params)
+    ll = per_draw(log_likelihoods, params, data)
     ks = data.ks if isinstance(data, Feeds) else jnp.arange(1, ll.shape[1] + 1)
     k = ks[jax.random.categorical(key, ll, axis=1)]
     return jnp.concatenate([params, k[:, None].astype(params.dtype)], axis=1)
