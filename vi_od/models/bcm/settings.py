@@ -50,14 +50,16 @@ def settings_from_config(values: dict) -> Settings:
     fields = {
         "N": as_number(int, "N", values["N"]),
         "T": as_number(int, "T", values["T"]),
-        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
-        "mu_plus": as_number(float, "simulator.mu_plus", sim.pop("mu_plus")),
-        "mu_minus": as_number(float, "simulator.mu_minus", sim.pop("mu_minus")),
-        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "edges_per_step": as_number(
+            int, "simulator.edges_per_step", sim.pop("edges_per_step", None)
+        ),
+        "mu_plus": as_number(float, "simulator.mu_plus", sim.pop("mu_plus", None)),
+        "mu_minus": as_number(float, "simulator.mu_minus", sim.pop("mu_minus", None)),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho", None)),
         "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
     }
     if sim:
-        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+        raise ViOdError(f"unknown config key 'simulator.{sorted(sim)[0]}'")
     return Settings(**fields).validate()
 
 

@@ -54,12 +54,12 @@ def settings_from_config(values: dict) -> Settings:
     fields = {
         "N": as_number(int, "N", values["N"]),
         "T": as_number(int, "T", values["T"]),
-        "edges_per_step": number("edges_per_step", int),
+        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.get("edges_per_step")),
         "mu_plus": number("mu_plus"),
         "mu_minus": number("mu_minus"),
         "backfire": number("backfire", int),
         "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
-        "rho": number("rho"),
+        "rho": as_number(float, "simulator.rho", sim.get("rho")),
         "deterministic": sim.get("deterministic"),
     }
     unknown = set(sim) - set(fields) - {"eps"}

@@ -48,14 +48,16 @@ def settings_from_config(values: dict) -> Settings:
     fields = {
         "N": as_number(int, "N", values["N"]),
         "T": as_number(int, "T", values["T"]),
-        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
-        "mu": as_number(float, "simulator.mu", sim.pop("mu")),
-        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
+        "edges_per_step": as_number(
+            int, "simulator.edges_per_step", sim.pop("edges_per_step", None)
+        ),
+        "mu": as_number(float, "simulator.mu", sim.pop("mu", None)),
+        "rho": as_number(float, "simulator.rho", sim.pop("rho", None)),
         "eps": None if eps is None else as_number(float, "simulator.eps", eps),
-        "deterministic": sim.pop("deterministic"),
+        "deterministic": sim.pop("deterministic", None),
     }
     if sim:
-        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
+        raise ViOdError(f"unknown config key 'simulator.{sorted(sim)[0]}'")
     return Settings(**fields).validate()
 
 
