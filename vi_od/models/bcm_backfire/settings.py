@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import check_eps
+from vi_od.errors import require
+from vi_od.models.pooled_settings import check_eps, check_mu, check_rule, check_size, read_settings
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -28,44 +28,18 @@ class Settings:
     deterministic: bool = False
 
     def validate(self) -> Settings:
-        require(self.N >= 2, "N", self.N, "an integer >= 2")
-        require(self.T >= 2, "T", self.T, "an integer >= 2")
-        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
-        for key in ("mu_plus", "mu_minus"):
-            mu = getattr(self, key)
-            require(mu is None or 0 <= mu <= 0.5, f"simulator.{key}", mu, "null or in [0, 0.5]")
+        check_size(self)
+        check_mu(self, 0.5, nullable=True)
         require(self.backfire in (None, 0, 1), "simulator.backfire", self.backfire, "null, 0 or 1")
         if self.eps is not None:
             check_eps(self.eps, "simulator.eps")
-        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
-        require(isinstance(self.deterministic, bool), "simulator.deterministic",
-                self.deterministic, "true or false")  # fmt: skip
+        check_rule(self)
         return self
 
 
 def settings_from_config(values: dict) -> Settings:
     """The validated settings of a composed config (plain dict)."""
-    sim = dict(values["simulator"])
-    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
-        kind, f"simulator.{key}", sim[key])  # fmt: skip
-    eps = sim.pop("eps", None)
-    if eps is not None and not isinstance(eps, list):  # "abc" would be read letter by letter
-        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
-    fields = {
-        "N": as_number(int, "N", values["N"]),
-        "T": as_number(int, "T", values["T"]),
-        "edges_per_step": number("edges_per_step", int),
-        "mu_plus": number("mu_plus"),
-        "mu_minus": number("mu_minus"),
-        "backfire": number("backfire", int),
-        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
-        "rho": number("rho"),
-        "deterministic": sim.get("deterministic"),
-    }
-    unknown = set(sim) - set(fields) - {"eps"}
-    if unknown:
-        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
-    return Settings(**fields).validate()
+    return read_settings(Settings, values)
 
 
 def check_truth(truth, where: str) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vi_od.data.columns import Columns
-from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import check_eps
+from vi_od.errors import ViOdError, require
+from vi_od.models.pooled_settings import check_eps, check_mu, check_rule, check_size, read_settings
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -34,48 +34,20 @@ class Settings:
     deterministic: bool = False
 
     def validate(self) -> Settings:
-        require(self.N >= 2, "N", self.N, "an integer >= 2")
-        require(self.T >= 2, "T", self.T, "an integer >= 2")
-        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        check_size(self)
         require(self.feed_size >= 1, "simulator.feed_size", self.feed_size, "an integer >= 1")
         ok = self.k is None or 1 <= self.k <= self.feed_size
         require(ok, "simulator.k", self.k, f"null or an integer in 1..{self.feed_size}")
-        for key in ("mu_plus", "mu_minus"):
-            mu = getattr(self, key)
-            require(0 <= mu <= 0.5, f"simulator.{key}", mu, "in [0, 0.5]")
+        check_mu(self, 0.5)
         if self.eps is not None:
             check_eps(self.eps, "simulator.eps")
-        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
-        require(isinstance(self.deterministic, bool), "simulator.deterministic",
-                self.deterministic, "true or false")  # fmt: skip
+        check_rule(self)
         return self
 
 
 def settings_from_config(values: dict) -> Settings:
-    """The validated settings of a composed config (plain dict)."""
-    sim = dict(values["simulator"])
-    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
-        kind, f"simulator.{key}", sim[key])  # fmt: skip
-    eps = sim.get("eps")
-    if eps is not None and not isinstance(eps, list):
-        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
-    fields = {
-        "N": as_number(int, "N", values["N"]),
-        "T": as_number(int, "T", values["T"]),
-        "edges_per_step": number("edges_per_step", int),
-        "feed_size": number("feed_size", int),
-        "k": number("k", int),
-        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
-        "mu_plus": number("mu_plus"),
-        "mu_minus": number("mu_minus"),
-        "rho": number("rho"),
-        "deterministic": sim.get("deterministic"),
-    }
-    unknown = set(sim) - set(fields)
-    if unknown:
-        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
-    defaults = {k: v for k, v in fields.items() if v is not None or k in ("k", "eps")}
-    return Settings(**defaults).validate()
+    """The validated settings of a composed config (plain dict); a null key keeps its default."""
+    return read_settings(Settings, values, null_is_default=True)
 
 
 # --- the feed as columns: an event log's sender_2 .. sender_F, a trace's extra_feed -----------

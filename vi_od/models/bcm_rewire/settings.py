@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vi_od.data.columns import Columns
-from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import check_eps
+from vi_od.errors import ViOdError, require
+from vi_od.models.pooled_settings import check_eps, check_mu, check_rule, check_size, read_settings
 
 EPS_PLUS_GRID = (0.05, 0.15, 0.25, 0.35, 0.45)  # the journal's design
 EPS_MINUS_GRID = (0.55, 0.65, 0.75, 0.85, 0.95)
@@ -35,50 +35,21 @@ class Settings:
     deterministic: bool = False
 
     def validate(self) -> Settings:
-        require(self.N >= 3, "N", self.N, "an integer >= 3")
-        require(self.T >= 2, "T", self.T, "an integer >= 2")
-        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        check_size(self, min_agents=3)
         require(0 <= self.q <= 1, "simulator.q", self.q, "in [0, 1]")
         require(0 < self.graph_p <= 1, "simulator.graph_p", self.graph_p, "in (0, 1]")
-        for key in ("mu_plus", "mu_minus"):
-            mu = getattr(self, key)
-            require(0 <= mu <= 0.5, f"simulator.{key}", mu, "in [0, 0.5]")
+        check_mu(self, 0.5)
         if self.eps is not None:
             check_eps(self.eps, "simulator.eps")
         ok = self.beta is None or 0 <= self.beta <= 1
         require(ok, "simulator.beta", self.beta, "null or in [0, 1]")
-        require(self.rho > 0, "simulator.rho", self.rho, "> 0")
-        require(isinstance(self.deterministic, bool), "simulator.deterministic",
-                self.deterministic, "true or false")  # fmt: skip
+        check_rule(self)
         return self
 
 
 def settings_from_config(values: dict) -> Settings:
-    """The validated settings of a composed config (plain dict)."""
-    sim = dict(values["simulator"])
-    number = lambda key, kind=float: None if sim.get(key) is None else as_number(
-        kind, f"simulator.{key}", sim[key])  # fmt: skip
-    eps = sim.get("eps")
-    if eps is not None and not isinstance(eps, list):
-        raise ViOdError(f"simulator.eps={eps} is not allowed: must be a list of 2 numbers or null")
-    fields = {
-        "N": as_number(int, "N", values["N"]),
-        "T": as_number(int, "T", values["T"]),
-        "edges_per_step": number("edges_per_step", int),
-        "q": number("q"),
-        "graph_p": number("graph_p"),
-        "eps": None if eps is None else tuple(as_number(float, "simulator.eps", e) for e in eps),
-        "beta": number("beta"),
-        "mu_plus": number("mu_plus"),
-        "mu_minus": number("mu_minus"),
-        "rho": number("rho"),
-        "deterministic": sim.get("deterministic"),
-    }
-    unknown = set(sim) - set(fields)
-    if unknown:
-        raise ViOdError(f"unknown config key 'simulator.{sorted(unknown)[0]}'")
-    given = {k: v for k, v in fields.items() if v is not None or k in ("eps", "beta")}
-    return Settings(**given).validate()
+    """The validated settings of a composed config (plain dict); a null key keeps its default."""
+    return read_settings(Settings, values, null_is_default=True)
 
 
 # --- an event's kind and outcome as columns: a log's rewire and cut, a trace's extra_* --------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from vi_od.errors import ViOdError, as_number
 from vi_od.errors import require as _require
 from vi_od.models.bcm_roles import EPS_NAMES, validate_eps
+from vi_od.models.pooled_settings import check_size
 
 TRUTH_NAMES = EPS_NAMES  # a data file's eps; its logs predate naming them (no JAX: read first)
 
@@ -45,9 +46,7 @@ class SimulatorSettings:
 
     def validate(self) -> SimulatorSettings:
         """Raise ViOdError naming the first bad key and what it may be."""
-        _require(self.N >= 2, "N", self.N, "an integer >= 2")
-        _require(self.T >= 2, "T", self.T, "an integer >= 2")
-        _require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        check_size(self)
         p = self.leader_proportion
         _require(0 < p < 1, "leader_proportion", p, "in (0, 1)")
         _require(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vi_od.errors import ViOdError, as_number, require
-from vi_od.models.pooled_settings import as_pair
+from vi_od.errors import require
+from vi_od.models.pooled_settings import as_pair, check_size, read_settings
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,7 @@ class Settings:
         return (0.0, 0.0)
 
     def validate(self) -> Settings:
-        require(self.N >= 2, "N", self.N, "an integer >= 2")
-        require(self.T >= 2, "T", self.T, "an integer >= 2")
-        require(self.edges_per_step >= 1, "simulator.edges_per_step", self.edges_per_step, ">= 1")
+        check_size(self)
         require(0 <= self.mu <= 0.5, "simulator.mu", self.mu, "in [0, 0.5]")
         require(self.rho > 0, "simulator.rho", self.rho, "> 0")
         eps = self.eps
@@ -43,20 +41,7 @@ class Settings:
 
 def settings_from_config(values: dict) -> Settings:
     """The validated settings of a composed config (plain dict)."""
-    sim = dict(values["simulator"])
-    eps = sim.pop("eps", None)
-    fields = {
-        "N": as_number(int, "N", values["N"]),
-        "T": as_number(int, "T", values["T"]),
-        "edges_per_step": as_number(int, "simulator.edges_per_step", sim.pop("edges_per_step")),
-        "mu": as_number(float, "simulator.mu", sim.pop("mu")),
-        "rho": as_number(float, "simulator.rho", sim.pop("rho")),
-        "eps": None if eps is None else as_number(float, "simulator.eps", eps),
-        "deterministic": sim.pop("deterministic"),
-    }
-    if sim:
-        raise ViOdError(f"unknown config key 'simulator.{next(iter(sim))}'")
-    return Settings(**fields).validate()
+    return read_settings(Settings, values)
 
 
 def check_truth(eps, where: str) -> None:
