@@ -81,7 +81,7 @@ def test_the_relaxed_methods_start_in_the_mode_of_the_likelier_b(method, seeds):
                         backfire=0, deterministic=True)  # fmt: skip
     obs = to_observations(simulate_trace(settings.validate(), 114773664))
     start = MODEL.relaxed.start(obs)
-    assert float(start["backfire"]) < 0.5
+    assert float(jax.nn.sigmoid(start["backfire"])) < 0.5  # the relaxed b, by its logit
     method = get(method)
     with quiet():
         for seed in seeds:
@@ -91,14 +91,16 @@ def test_the_relaxed_methods_start_in_the_mode_of_the_likelier_b(method, seeds):
             assert mean["backfire"] < 0.5 and abs(mean["eps_minus"] - 0.85) < 0.02
 
 
-def test_a_log_where_nothing_backfires_leaves_b_at_its_prior_for_the_relaxed_methods():
+def test_a_log_where_nothing_backfires_leaves_the_relaxed_b_at_one_half():
     # eps- = 1: no gap exceeds it, nothing backfires, the replays under b = 0 and 1 coincide
     settings = Settings(N=50, T=512, eps=(0.25, 1.0), mu_plus=0.05, mu_minus=0.1, backfire=1,
                         deterministic=True)  # fmt: skip
     obs = to_observations(simulate_trace(settings.validate(), 3))
     assert obs.s_minus.sum() == 0
-    assert float(MODEL.relaxed.start(obs)["backfire"]) == pytest.approx(0.5)
+    assert float(MODEL.relaxed.start(obs)["backfire"]) == pytest.approx(0.0)  # b's logit
     method = get("svi-normal")
     with quiet():
         fit = fit_observations(obs, method.name, method.Settings(steps=3000).validate(), 0, MODEL)
-    assert 0.35 < fit.record.summary["mean"]["backfire"] < 0.65
+    # the relaxed b's two modes alike: numpyro's relaxed Bernoulli, its mode at 1 cut short by
+    # float32, gave 0.41 here (0.28 after 20,000 steps)
+    assert 0.45 < fit.record.summary["mean"]["backfire"] < 0.55
