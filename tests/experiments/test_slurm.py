@@ -23,9 +23,10 @@ runner = CliRunner()
 VI_OD = str(Path(sys.executable).parent / "vi-od")
 # 2 short real jobs: two methods on one small experiment (the smoke sweep's budgets).
 GRID = ["sweep=smoke", "method=svi-normal,abc", "N=20", "T=32", "leader_proportion=0.1", "rep=0"]
-# 6 shorter ones: ABC with few simulations on 6 reps of that cell.
+# 12 shorter ones: ABC with few simulations on 12 reps of that cell (enough that a worker
+# still runs when the first row lands, to be killed mid-grid).
 ABC = [*GRID[:1], *GRID[2:-1], "method=abc", "method.simulations=200", "method.min_accepted=20"]
-ABC += ["rep=range(6)"]
+ABC += ["rep=range(12)"]
 ENDLESS = ["method=nuts", "method.warmup=10000000", "method.samples=4", "method.num_samples=4"]
 
 
@@ -203,14 +204,19 @@ def test_a_worker_killed_mid_grid_loses_no_row_and_its_jobs_end_ok(tmp_path):
     args = ["-m", *ABC, "--backend", "slurm", "--workers", "2", "--timeout", "10m"]
     args += ["--worker-walltime", "00:30:00", "--results", str(folder)]
     proc = subprocess.Popen([VI_OD, "sweep", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    runs, deadline = folder / "runs", time.monotonic() + 240
-    while not (runs.is_dir() and any(runs.glob("*.parquet"))) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    before = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
-    workers = _vi_od_jobs()
-    assert before and workers
-    subprocess.run(["scancel", "--signal=KILL", workers[0]], check=True)
-    _, stderr = proc.communicate(timeout=300)
+    try:  # a failed assertion must not leave the sweep's pipes to the garbage collector
+        runs, deadline = folder / "runs", time.monotonic() + 240
+        while not (runs.is_dir() and any(runs.glob("*.parquet"))) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _vi_od_jobs()  # as soon as the first row lands, while the grid still runs
+        before = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
+        assert before and workers, (before, workers, proc.poll())
+        subprocess.run(["scancel", "--signal=KILL", workers[0]], check=True)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     after = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
     assert {k: after[k] for k in before} == before  # finished rows are kept, not run again
     rerun = _sweep(*args)  # a no-op if dask already reran the lost worker's jobs
