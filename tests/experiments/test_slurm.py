@@ -50,7 +50,6 @@ SLURM_DOWN = _slurm_down()
 real_slurm = pytest.mark.skipif(SLURM_DOWN is not None, reason=SLURM_DOWN or "")
 
 
-
 def _sweep(*args: str, env: dict | None = None, timeout: float = 300):
     """vi-od sweep in its own process, as a user runs it (the dask scheduler lives in it)."""
     return subprocess.run(
